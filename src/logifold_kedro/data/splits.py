@@ -1,0 +1,205 @@
+"""Stratified splits and subsets of labelled image arrays, and the CIFAR-10 split node.
+
+Per-class allocation (as scikit-learn's ``StratifiedShuffleSplit`` does it): to draw ``m`` of
+``n`` samples, class ``k`` with ``n_k`` samples gets ``floor(n_k * m / n)``, and the ``m - sum``
+samples left over go one each to the classes with the largest remainders ``(n_k * m) mod n``
+(ties broken at random by the seed). Every class thus gets its exact share rounded down or up,
+so in a balanced set the per-class counts differ by at most 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+SPLIT_DEFAULTS: dict[str, Any] = {
+    "val_fraction": 0.2,
+    "seed": 42,
+    "train_pool_size": None,
+    "test_size": None,
+}
+SOURCE = "cifar10"
+
+
+def _check_labels(labels: Any) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array, got shape {array.shape}.")
+    return array
+
+
+def _class_quotas(class_counts: np.ndarray, total: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of ``total`` draws each class gets: its exact share, rounded by largest remainder.
+
+    Integer arithmetic throughout, so 20% of 50,000 is exactly 10,000 (no float rounding).
+    """
+    n = int(class_counts.sum())
+    scaled = class_counts.astype(np.int64) * total
+    quotas, remainders = scaled // n, scaled % n
+    left_over = total - int(quotas.sum())
+    if left_over:
+        # Largest remainder first; a random permutation before the stable sort breaks ties.
+        shuffled = rng.permutation(len(class_counts))
+        order = shuffled[np.argsort(-remainders[shuffled], kind="stable")]
+        quotas[order[:left_over]] += 1
+    return quotas
+
+
+def _stratified_draw(
+    labels: np.ndarray, size: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(drawn, rest): ``size`` indices drawn per class by ``_class_quotas``, and the others."""
+    _, class_of, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    quotas = _class_quotas(class_counts, size, rng)
+    drawn, rest = [], []
+    for k, quota in enumerate(quotas):
+        members = rng.permutation(np.flatnonzero(class_of == k))
+        drawn.append(members[:quota])
+        rest.append(members[quota:])
+    # Shuffle across classes so that no consumer sees the images grouped by class.
+    return (
+        rng.permutation(np.concatenate(drawn)).astype(np.int64),
+        rng.permutation(np.concatenate(rest)).astype(np.int64),
+    )
+
+
+def stratified_split(labels: Any, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split the indices of ``labels`` into (idx_a, idx_b), stratified by label.
+
+    ``idx_b`` holds ``round(fraction * n)`` indices (e.g. the validation part), ``idx_a`` the
+    other ones; each class is shared out in the same proportion (see the module docstring).
+    Both arrays are int64 in a seeded random order; together they hold every index once.
+    """
+    labels = _check_labels(labels)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
+    n = len(labels)
+    size_b = int(round(fraction * n))
+    if not 1 <= size_b <= n - 1:
+        raise ValueError(
+            f"fraction {fraction} of {n} samples leaves {size_b} for one part and "
+            f"{n - size_b} for the other; both parts need at least one sample."
+        )
+    idx_b, idx_a = _stratified_draw(labels, size_b, np.random.default_rng(seed))
+    return idx_a, idx_b
+
+
+def stratified_subset(labels: Any, size: int, seed: int) -> np.ndarray:
+    """``size`` indices of ``labels``, stratified by label, int64 in a seeded random order."""
+    labels = _check_labels(labels)
+    if isinstance(size, bool) or not isinstance(size, int | np.integer):
+        raise ValueError(f"size must be an int, got {size!r}.")
+    if not 1 <= size <= len(labels):
+        raise ValueError(f"size must lie in 1..{len(labels)} (the number of labels), got {size}.")
+    drawn, _ = _stratified_draw(labels, int(size), np.random.default_rng(seed))
+    return drawn
+
+
+def to_unit_float(x_uint8: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 -> float32 in [0, 1]: ``x / 255``."""
+    if not isinstance(x_uint8, np.ndarray) or x_uint8.dtype != np.uint8:
+        form = x_uint8.dtype if isinstance(x_uint8, np.ndarray) else type(x_uint8).__name__
+        raise ValueError(f"to_unit_float expects a uint8 array of pixels, got {form}.")
+    x = x_uint8.astype(np.float32)
+    x /= np.float32(255.0)  # in place: one float32 copy of the images, not two
+    return x
+
+
+def _check_split_params(split_params: Mapping[str, Any] | None) -> dict[str, Any]:
+    params = {**SPLIT_DEFAULTS, **(split_params or {})}
+    unknown = sorted(set(params) - set(SPLIT_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown split parameters {unknown}; the split takes {sorted(SPLIT_DEFAULTS)}."
+        )
+    for key in ("train_pool_size", "test_size"):
+        value = params[key]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"split parameter {key} must be an int or null, got {value!r}.")
+    if isinstance(params["seed"], bool) or not isinstance(params["seed"], int):
+        raise ValueError(f"split parameter seed must be an int, got {params['seed']!r}.")
+    return params
+
+
+def _image_set(
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, split: str, seed: int, label_names: list
+) -> dict[str, Any]:
+    return {
+        "x": to_unit_float(x[idx]),
+        "y": np.asarray(y[idx], dtype=np.int64),
+        "split": split,
+        "source": SOURCE,
+        "seed": seed,
+        "label_names": list(label_names),
+    }
+
+
+def split_cifar10(
+    raw: Mapping[str, Any], split_params: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Node: (clean_train, clean_val, clean_test) image sets from the raw CIFAR-10 arrays.
+
+    ``split_params`` (defaults in ``SPLIT_DEFAULTS``):
+    - ``train_pool_size``: None for all training images, else a stratified subset of that size
+      is drawn first (seed + 1);
+    - ``val_fraction``: share of the pool that goes to validation, stratified (seed);
+    - ``test_size``: None for all test images (in archive order), else a stratified subset
+      (seed + 2).
+    Image sets: ``{"x": float32 (N, 32, 32, 3) in [0, 1], "y": int64 (N,), "split", "source":
+    "cifar10", "seed", "label_names"}``.
+    """
+    params = _check_split_params(split_params)
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in raw]
+    if missing:
+        raise ValueError(
+            f"raw CIFAR-10 data lacks {missing}; expected the dict CIFAR10ArchiveDataset loads "
+            "(x_train, y_train, x_test, y_test, label_names)."
+        )
+    seed = params["seed"]
+    x_train, y_train = raw["x_train"], np.asarray(raw["y_train"])
+    x_test, y_test = raw["x_test"], np.asarray(raw["y_test"])
+    label_names = list(raw.get("label_names", []))
+
+    pool_size = params["train_pool_size"]
+    if pool_size is None:
+        pool = np.arange(len(y_train), dtype=np.int64)
+    else:
+        if not 2 <= pool_size <= len(y_train):
+            raise ValueError(
+                f"train_pool_size {pool_size} must lie in 2..{len(y_train)} (the training "
+                "images in the archive), or be null for all of them."
+            )
+        pool = stratified_subset(y_train, pool_size, seed + 1)
+    in_train, in_val = stratified_split(y_train[pool], params["val_fraction"], seed)
+    train_idx, val_idx = pool[in_train], pool[in_val]
+
+    test_size = params["test_size"]
+    if test_size is None:
+        test_idx = np.arange(len(y_test), dtype=np.int64)
+    else:
+        if not 1 <= test_size <= len(y_test):
+            raise ValueError(
+                f"test_size {test_size} must lie in 1..{len(y_test)} (the test images in the "
+                "archive), or be null for all of them."
+            )
+        test_idx = stratified_subset(y_test, test_size, seed + 2)
+
+    logger.info(
+        "CIFAR-10 split (seed %d): train %d, val %d (fraction %.3g of a pool of %d), test %d",
+        seed,
+        len(train_idx),
+        len(val_idx),
+        params["val_fraction"],
+        len(pool),
+        len(test_idx),
+    )
+    return (
+        _image_set(x_train, y_train, train_idx, "train", seed, label_names),
+        _image_set(x_train, y_train, val_idx, "val", seed, label_names),
+        _image_set(x_test, y_test, test_idx, "test", seed, label_names),
+    )

@@ -1,0 +1,35 @@
+"""Logifold math, framework-free (numpy and pandas only).
+
+- :mod:`.entropy`: mean probabilities, ensemble prediction, single-model and committee entropy
+  (log base = number of classes).
+- :mod:`.core`: the core ``{H <= t}`` and accuracy/coverage on and off it.
+- :mod:`.threshold`: threshold selection by a descending scan, accuracy-vs-threshold curves.
+- :mod:`.routing`: the Immunization Mechanism (U1 on its core, U2' elsewhere), total entropy.
+- :mod:`.bootstrap`: percentile bootstrap intervals, per-family mean and std.
+"""
+
+from .bootstrap import BootstrapInterval, bootstrap_accuracy, bootstrap_ci, family_summary
+from .core import accuracy, core_mask, core_metrics
+from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
+from .routing import imm_route, total_entropy
+from .threshold import ThresholdSelection, select_threshold, threshold_curve, threshold_grid
+
+__all__ = [
+    "BootstrapInterval",
+    "ThresholdSelection",
+    "accuracy",
+    "bootstrap_accuracy",
+    "bootstrap_ci",
+    "committee_entropy",
+    "core_mask",
+    "core_metrics",
+    "ensemble_predict",
+    "family_summary",
+    "imm_route",
+    "mean_probabilities",
+    "select_threshold",
+    "single_entropy",
+    "threshold_curve",
+    "threshold_grid",
+    "total_entropy",
+]

@@ -1,0 +1,93 @@
+"""The Immunization Mechanism (IMM): route each sample to the first or the second generation.
+
+With U1's committee entropy ``H1`` and threshold t, the core ``{H1 <= t}`` is answered by U1's
+mean softmax and every other sample by U2''s mean softmax:
+
+    ``IMM_i = U1_i if H1_i <= t else U2'_i``.
+
+Total entropy (experiment 3) compares what each system is uncertain about in sum:
+
+    ``u1_total = sum_i H1_i``,
+    ``imm_total = sum_{i: H1_i <= t} H1_i + sum_{i: H1_i > t} H2_i``,
+
+with ``H2`` U2''s committee entropy on the same samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .core import check_entropy, check_threshold
+
+
+def imm_route(
+    u1_probs_mean: np.ndarray,
+    u2_probs_mean: np.ndarray,
+    u1_entropy: np.ndarray,
+    t: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Route samples by U1's entropy: U1's output on its core, U2''s output elsewhere.
+
+    Args:
+        u1_probs_mean: U1's output per sample, first axis N: mean probabilities (N, C) or
+            predictions (N,).
+        u2_probs_mean: U2''s output of the same shape.
+        u1_entropy: (N,) U1 committee entropies.
+        t: threshold; the core is ``u1_entropy <= t``.
+
+    Returns:
+        ``(routed, core)``: ``routed`` has the inputs' shape (take ``argmax(axis=1)`` of routed
+        probabilities for IMM predictions); ``core`` is the (N,) boolean mask of U1's core.
+    """
+    u1_output = np.asarray(u1_probs_mean)
+    u2_output = np.asarray(u2_probs_mean)
+    entropy = check_entropy(u1_entropy, "u1_entropy")
+    threshold = check_threshold(t)
+    if u1_output.shape != u2_output.shape:
+        raise ValueError(
+            f"U1 and U2' outputs must have the same shape, got {u1_output.shape} and "
+            f"{u2_output.shape}."
+        )
+    if u1_output.ndim not in (1, 2) or u1_output.shape[0] != entropy.shape[0]:
+        raise ValueError(
+            "outputs must have shape (N, C) or (N,) with N = len(u1_entropy) = "
+            f"{entropy.shape[0]}, got {u1_output.shape}."
+        )
+    for name, output in (("u1_probs_mean", u1_output), ("u2_probs_mean", u2_output)):
+        if np.issubdtype(output.dtype, np.floating) and not np.all(np.isfinite(output)):
+            raise ValueError(f"{name} contains NaN or infinite values.")
+    core = entropy <= threshold
+    # Broadcast the (N,) mask over the class axis when routing probabilities.
+    selector = core.reshape((-1,) + (1,) * (u1_output.ndim - 1))
+    routed = np.where(selector, u1_output, u2_output)
+    return routed, core
+
+
+def total_entropy(u1_entropy: np.ndarray, u2_entropy: np.ndarray, t: float) -> dict[str, float]:
+    """Total entropy of U1 alone and of the IMM (U1 on its core, U2' elsewhere).
+
+    Returns:
+        dict with ``u1_total = sum_i H1_i``, ``imm_total = imm_core_part + imm_out_of_core_part``
+        where ``imm_core_part = sum_{H1_i <= t} H1_i`` and
+        ``imm_out_of_core_part = sum_{H1_i > t} H2_i``, plus ``threshold``, ``core_size``, ``n``.
+    """
+    h1 = check_entropy(u1_entropy, "u1_entropy")
+    h2 = check_entropy(u2_entropy, "u2_entropy")
+    if h1.shape != h2.shape:
+        raise ValueError(
+            "u1_entropy and u2_entropy must be for the same samples, got "
+            f"{h1.shape} and {h2.shape}."
+        )
+    threshold = check_threshold(t)
+    core = h1 <= threshold
+    core_part = float(h1[core].sum())
+    out_part = float(h2[~core].sum())
+    return {
+        "threshold": threshold,
+        "u1_total": float(h1.sum()),
+        "imm_total": core_part + out_part,
+        "imm_core_part": core_part,
+        "imm_out_of_core_part": out_part,
+        "core_size": int(core.sum()),
+        "n": int(h1.shape[0]),
+    }

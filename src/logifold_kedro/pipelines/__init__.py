@@ -1,0 +1,1 @@
+"""The five stages: training, torch_attacks, art_attacks, immunization, reporting."""

@@ -1,0 +1,417 @@
+"""Nodes of the immunization stage.
+
+The specialist nodes are TensorFlow nodes (framework imported inside them). Every entropy,
+threshold, core and IMM number is computed here from stored probabilities with the
+framework-free math of `logifold_kedro.logifold`: no model is run again.
+
+Nodes that read many probability entries take them as keyword arguments named after their
+catalog entries (`probs__<model>__<image set>`), looked up with the helpers below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from logifold_kedro.data.splits import stratified_split
+from logifold_kedro.data.validation import validate_image_set
+from logifold_kedro.logifold.core import core_metrics
+from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
+from logifold_kedro.logifold.routing import imm_route, total_entropy
+from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
+from logifold_kedro.pipelines.naming import (
+    ENVIRONMENTS,
+    environment_sets,
+    probs_entry,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- gathering stored probabilities ------------------------------------------------------------
+def member_probs(
+    entries: Mapping[str, Any], model_ids: Sequence[str], image_sets: Sequence[str]
+) -> np.ndarray:
+    """(K, N, C) probabilities of the members on the image sets, concatenated in order."""
+    stacked = []
+    for model_id in model_ids:
+        parts = []
+        for image_set in image_sets:
+            name = probs_entry(model_id, image_set)
+            if name not in entries:
+                raise KeyError(f"{name} is not among this node's inputs")
+            parts.append(np.asarray(entries[name]["probs"], dtype=np.float64))
+        stacked.append(np.concatenate(parts))
+    return np.stack(stacked)
+
+
+def concat_image_sets(image_sets: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    return {
+        "x": np.concatenate([s["x"] for s in image_sets]),
+        "y": np.concatenate([s["y"] for s in image_sets]).astype(np.int64),
+    }
+
+
+def labels_of(entries: Mapping[str, Any], image_sets: Sequence[str]) -> np.ndarray:
+    return np.concatenate([np.asarray(entries[s]["y"]) for s in image_sets]).astype(np.int64)
+
+
+def split_for_training(
+    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
+) -> tuple[dict, dict]:
+    """Stratified train/val split of (x, y); plain random when a class is too small to stratify."""
+    counts = np.bincount(y)
+    if np.min(counts[counts > 0]) >= 2:
+        idx_train, idx_val = stratified_split(y, val_fraction, seed)
+    else:
+        logger.warning("a class has a single sample: splitting without stratification")
+        order = np.random.default_rng(seed).permutation(len(y))
+        n_val = max(1, round(len(y) * val_fraction))
+        idx_val, idx_train = order[:n_val], order[n_val:]
+    return {"x": x[idx_train], "y": y[idx_train]}, {"x": x[idx_val], "y": y[idx_val]}
+
+
+# --- specialists (TensorFlow) ------------------------------------------------------------------
+def fine_tune_specialist(
+    base_model: Any,
+    train: dict[str, Any],
+    val: dict[str, Any],
+    recipe: dict[str, Any],
+    seed: int,
+    name: str,
+) -> tuple[Any, dict[str, Any]]:
+    """Base network up to its penultimate layer, a new Dense(10) + Softmax head, all fine-tuned."""
+    from logifold_kedro.tf_lib.specialists import make_specialist
+    from logifold_kedro.tf_lib.training import train_classifier
+
+    specialist = make_specialist(base_model, name=name)
+    specialist, history = train_classifier(specialist, train, val, recipe, seed)
+    return specialist, {
+        "model": name,
+        "base": base_model.name,
+        "n_train": len(train["y"]),
+        "n_val": len(val["y"]),
+        **history,
+    }
+
+
+def train_first_generation_specialist(
+    base_model: Any,
+    weak_train: dict[str, Any],
+    weak_val: dict[str, Any],
+    recipe: dict[str, Any],
+    split_params: dict[str, Any],
+    seed: int,
+    name: str,
+) -> tuple[Any, dict[str, Any]]:
+    """An SP: fine-tuned on all weak-APGD-against-U0 images of train + val with their true
+    labels, re-split 80/20 stratified (seed 42)."""
+    validate_image_set(weak_train, "u0_apgd_weak_train")
+    validate_image_set(weak_val, "u0_apgd_weak_val")
+    pool = concat_image_sets([weak_train, weak_val])
+    train, val = split_for_training(
+        pool["x"], pool["y"], float(split_params["val_fraction"]), int(split_params["seed"])
+    )
+    return fine_tune_specialist(base_model, train, val, recipe, seed, name)
+
+
+def train_second_generation_specialist(
+    base_model: Any,
+    u2_train: dict[str, Any],
+    u2_val: dict[str, Any],
+    recipe: dict[str, Any],
+    seed: int,
+    name: str,
+) -> tuple[Any, dict[str, Any]]:
+    """A U2' member: fine-tuned from the *base* ResNet on its environment's high-entropy samples.
+
+    When the environment was skipped by policy (too few out-of-core samples), the specialist is
+    the base network with an untrained head, and its history says so; the evaluation reports that
+    environment's U2' and IMM numbers as not available.
+    """
+    if u2_train.get("skipped"):
+        from logifold_kedro.tf_lib.specialists import make_specialist
+
+        logger.warning("%s: environment skipped (%s); no fine-tuning", name, u2_train.get("reason"))
+        return make_specialist(base_model, name=name), {
+            "model": name,
+            "skipped": True,
+            "reason": u2_train.get("reason"),
+        }
+    return fine_tune_specialist(base_model, u2_train, u2_val, recipe, seed, name)
+
+
+# --- thresholds and second-generation data (framework-free) ------------------------------------
+def select_thresholds(
+    threshold_params: dict[str, Any], u1_ids: Sequence[str], **entries: Any
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Per environment, the threshold chosen on its *validation* set with U1 (METHOD.md)."""
+    scan = {
+        k: threshold_params[k] for k in ("target", "start", "stop", "step", "min_core", "decimals")
+    }
+    grid = threshold_grid(scan["start"], scan["stop"], scan["step"])
+    thresholds, curves = {}, []
+    for environment in ENVIRONMENTS:
+        sets = environment_sets(environment, "val")
+        probs = member_probs(entries, u1_ids, sets)
+        labels = labels_of(entries, sets)
+        entropy = committee_entropy(probs)
+        predictions = mean_probabilities(probs).argmax(axis=1)
+        selection = select_threshold(entropy, predictions, labels, **scan)
+        thresholds[environment] = selection.to_dict()
+        logger.info("threshold %s: %s", environment, thresholds[environment])
+        curve = threshold_curve(entropy, predictions, labels, grid)
+        curve.insert(0, "environment", environment)
+        curves.append(curve)
+    return thresholds, pd.concat(curves, ignore_index=True)
+
+
+def select_second_generation_data(
+    thresholds: dict[str, Any],
+    u2_params: dict[str, Any],
+    u1_ids: Sequence[str],
+    environment: str,
+    **entries: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train + val samples of an environment whose U1 committee entropy is above its threshold,
+    split 90/10 stratified. Fewer than `min_out_of_core_fraction` of them: `policy` decides
+    (`error`: stop with a clear error; `skip`: mark the environment skipped)."""
+    sets = environment_sets(environment, "train") + environment_sets(environment, "val")
+    images = concat_image_sets([entries[s] for s in sets])
+    entropy = committee_entropy(member_probs(entries, u1_ids, sets))
+    t = float(thresholds[environment]["threshold"])
+    selected = entropy > t
+    fraction = float(selected.mean())
+    info = {
+        "environment": environment,
+        "threshold": t,
+        "pool_size": int(len(selected)),
+        "selected": int(selected.sum()),
+        "selected_fraction": fraction,
+    }
+    minimum = float(u2_params.get("min_out_of_core_fraction", 0.10))
+    if fraction < minimum or selected.sum() < 4:
+        reason = (
+            f"only {fraction:.1%} ({selected.sum()} of {len(selected)}) of the {environment} "
+            f"train+val samples have U1 entropy above t = {t}; U2' needs at least {minimum:.0%}"
+        )
+        if u2_params.get("policy", "error") != "skip":
+            raise ValueError(
+                f"{reason}. Lower the threshold target (params:threshold.target) or set "
+                "params:u2.policy to 'skip' to leave this environment out of the report."
+            )
+        logger.warning("%s: skipping this environment (policy 'skip')", reason)
+        empty = {"x": images["x"][:0], "y": images["y"][:0]}
+        skipped = {**info, "skipped": True, "reason": reason}
+        return {**empty, **skipped}, {**empty, **skipped}
+    train, val = split_for_training(
+        images["x"][selected],
+        images["y"][selected],
+        float(u2_params["val_fraction"]),
+        int(u2_params["seed"]),
+    )
+    logger.info(
+        "U2' %s: %d train, %d val high-entropy samples", environment, len(train["y"]), len(val["y"])
+    )
+    return {**train, **info, "skipped": False}, {**val, **info, "skipped": False}
+
+
+# --- evaluation (framework-free) ---------------------------------------------------------------
+def _accuracy(probs_mean: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(probs_mean.argmax(axis=1) == labels))
+
+
+def _masked_accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
+    return float(correct[mask].mean()) if mask.any() else float("nan")
+
+
+def evaluate_imm(
+    u0_probs: np.ndarray,
+    u1_probs: np.ndarray,
+    u2_probs: np.ndarray | None,
+    labels: np.ndarray,
+    t: float,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Every Experiment 2 and 3 number for one evaluation set, and the per-sample arrays behind.
+
+    U1 decides on its core (H1 <= t), U2' on the rest. With `u2_probs` None (no second generation
+    for this environment) the U2', all-16 and IMM numbers are NaN.
+    """
+    u1_mean = mean_probabilities(u1_probs)
+    h1 = committee_entropy(u1_probs)
+    u1_correct = u1_mean.argmax(axis=1) == labels
+    u1_core = core_metrics(h1, u1_mean.argmax(axis=1), labels, t)
+    row = {
+        "n": int(len(labels)),
+        "threshold": float(t),
+        "u0_accuracy": _accuracy(mean_probabilities(u0_probs), labels),
+        "u1_accuracy": float(u1_correct.mean()),
+        "u1_core_accuracy": u1_core["core_accuracy"],
+        "u1_core_coverage": u1_core["core_coverage"],
+        "u1_out_of_core_accuracy": u1_core["out_of_core_accuracy"],
+        "u1_total_entropy": float(h1.sum()),
+    }
+    details = {
+        "labels": labels,
+        "u1_entropy": h1,
+        "u1_pred": u1_mean.argmax(axis=1),
+        "u1_correct": u1_correct,
+    }
+    nan_keys = (
+        "u2_accuracy",
+        "all_accuracy",
+        "imm_accuracy",
+        "u2_accuracy_on_u1_out_of_core",
+        "u2_core_coverage_in_u1_out_of_core",
+        "u2_core_accuracy_in_u1_out_of_core",
+        "imm_total_entropy",
+    )
+    if u2_probs is None:
+        return {**row, **dict.fromkeys(nan_keys, float("nan"))}, details
+    u2_mean = mean_probabilities(u2_probs)
+    h2 = committee_entropy(u2_probs)
+    u2_correct = u2_mean.argmax(axis=1) == labels
+    routed, core = imm_route(u1_mean, u2_mean, h1, t)
+    imm_correct = routed.argmax(axis=1) == labels
+    out_of_core = ~core
+    u2_core_within = out_of_core & (h2 <= t)
+    totals = total_entropy(h1, h2, t)
+    row.update(
+        {
+            "u2_accuracy": float(u2_correct.mean()),
+            "all_accuracy": _accuracy(
+                mean_probabilities(np.concatenate([u1_probs, u2_probs])), labels
+            ),
+            "imm_accuracy": float(imm_correct.mean()),
+            "u2_accuracy_on_u1_out_of_core": _masked_accuracy(u2_correct, out_of_core),
+            "u2_core_coverage_in_u1_out_of_core": (
+                float(u2_core_within.sum() / out_of_core.sum())
+                if out_of_core.any()
+                else float("nan")
+            ),
+            "u2_core_accuracy_in_u1_out_of_core": _masked_accuracy(u2_correct, u2_core_within),
+            "imm_total_entropy": totals["imm_total"],
+        }
+    )
+    details.update({"u2_entropy": h2, "u2_correct": u2_correct, "imm_correct": imm_correct})
+    return row, details
+
+
+def evaluate_generations(
+    thresholds: dict[str, Any],
+    layout: Sequence[tuple[str, str, Sequence[str]]],
+    u0_ids: Sequence[str],
+    u1_ids: Sequence[str],
+    u2_ids: Mapping[str, Sequence[str]],
+    u2_histories: Mapping[str, Sequence[str]],
+    **entries: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Experiments 2 and 3 on test and on the AutoAttack transfer set, from stored probabilities.
+
+    `layout` lists (environment, evaluation name, image sets); `u2_ids` and `u2_histories` map an
+    environment to its U2' member ids and history entries. U2' of an environment skipped by
+    policy (its histories say so) gives NaN. Returns the Experiment 2 table, the
+    Experiment 3 table (total entropy) and the per-sample arrays for figures and notebooks.
+    """
+    rows, details = [], {}
+    for environment, evaluation, sets in layout:
+        labels = labels_of(entries, sets)
+        t = float(thresholds[environment]["threshold"])
+        members = u2_ids.get(environment)
+        skipped = any(entries[h].get("skipped", False) for h in u2_histories.get(environment, []))
+        u2_probs = member_probs(entries, members, sets) if members and not skipped else None
+        row, arrays = evaluate_imm(
+            member_probs(entries, u0_ids, sets),
+            member_probs(entries, u1_ids, sets),
+            u2_probs,
+            labels,
+            t,
+        )
+        rows.append(
+            {
+                "environment": environment,
+                "evaluation": evaluation,
+                "u2_available": u2_probs is not None,
+                **row,
+            }
+        )
+        details.update(
+            {f"{environment}.{evaluation}.{key}": value for key, value in arrays.items()}
+        )
+        details[f"{environment}.{evaluation}.threshold"] = np.float64(t)
+    experiment2 = pd.DataFrame(rows)
+    experiment3 = experiment2.loc[
+        experiment2["u2_available"],
+        ["environment", "evaluation", "n", "threshold", "u1_total_entropy", "imm_total_entropy"],
+    ].reset_index(drop=True)
+    experiment3["reduction"] = (
+        1 - experiment3["imm_total_entropy"] / experiment3["u1_total_entropy"]
+    )
+    return experiment2, experiment3, {**details, "name": "imm_details"}
+
+
+def entropy_core_table(
+    experiment1_params: dict[str, Any],
+    singles: Mapping[str, str],
+    committees: Mapping[str, Sequence[str]],
+    attacked_sets: Mapping[str, Mapping[str, str]],
+    **entries: Any,
+) -> pd.DataFrame:
+    """Experiment 1: core coverage and accuracy at a fixed entropy threshold (0.95), clean against
+    white-box attacked (weak, strong), for single models (own entropy) and committees (committee
+    entropy), with mean and std per family of the single models.
+
+    `singles` maps model id -> family; `committees` maps committee name -> member ids;
+    `attacked_sets` maps a target (model id or committee) -> {condition: image set}.
+    """
+    from logifold_kedro.logifold.entropy import single_entropy
+
+    t = float(experiment1_params.get("entropy_threshold", 0.95))
+    rows = []
+    targets = [(m, "single", family, [m]) for m, family in singles.items()]
+    targets += [(c, "committee", c, list(ids)) for c, ids in committees.items()]
+    for target, kind, family, ids in targets:
+        for condition, image_set in attacked_sets[target].items():
+            probs = member_probs(entries, ids, [image_set])
+            labels = labels_of(entries, [image_set])
+            entropy = single_entropy(probs[0]) if kind == "single" else committee_entropy(probs)
+            metrics = core_metrics(entropy, mean_probabilities(probs).argmax(axis=1), labels, t)
+            rows.append(
+                {
+                    "kind": kind,
+                    "target": target,
+                    "family": family,
+                    "condition": condition,
+                    "image_set": image_set,
+                    "threshold": t,
+                    "n": metrics["n"],
+                    "core_coverage": metrics["core_coverage"],
+                    "core_accuracy": metrics["core_accuracy"],
+                    "overall_accuracy": metrics["overall_accuracy"],
+                }
+            )
+    table = pd.DataFrame(rows)
+    measures = ["core_coverage", "core_accuracy", "overall_accuracy"]
+    by_family = (
+        table[table["kind"] == "single"]
+        .groupby(["family", "condition"])[measures]
+        .agg(["mean", "std"])
+    )
+    family_rows = []
+    for (family, condition), values in by_family.iterrows():
+        family_rows.append(
+            {
+                "kind": "family",
+                "target": f"{family} (mean)",
+                "family": family,
+                "condition": condition,
+                "threshold": t,
+                **{m: values[(m, "mean")] for m in measures},
+                **{f"{m}_std": values[(m, "std")] for m in measures},
+            }
+        )
+    return pd.concat([table, pd.DataFrame(family_rows)], ignore_index=True)

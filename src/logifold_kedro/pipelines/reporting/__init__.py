@@ -1,0 +1,5 @@
+"""reporting: tables beside the published numbers, figures and one report (no TF, no torch)."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]

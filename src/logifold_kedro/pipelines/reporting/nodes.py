@@ -1,0 +1,223 @@
+"""Nodes of the reporting stage. They import neither TensorFlow nor torch: everything is read
+from stored tables and per-sample arrays."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on clusters and CI
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from logifold_kedro.logifold.threshold import threshold_curve, threshold_grid
+from logifold_kedro.report_lib.figures import (
+    entropy_histogram,
+    grouped_accuracy_bars,
+    threshold_figure,
+)
+from logifold_kedro.report_lib.tables import compare_with_published, to_markdown
+
+EXPERIMENT2_METRICS = [
+    "threshold",
+    "u0_accuracy",
+    "u1_accuracy",
+    "u2_accuracy",
+    "all_accuracy",
+    "imm_accuracy",
+    "u1_core_accuracy",
+    "u1_core_coverage",
+]
+GROUP_COLUMNS = {
+    "u0_accuracy": "U0",
+    "u1_accuracy": "U1",
+    "u2_accuracy": "U2'",
+    "all_accuracy": "all 16",
+    "imm_accuracy": "IMM",
+}
+
+
+def compare_experiment2(experiment2: pd.DataFrame, published: dict[str, Any]) -> pd.DataFrame:
+    """Experiment 2 (per environment and evaluation set) beside the published numbers."""
+    return compare_with_published(
+        experiment2,
+        pd.DataFrame(published["experiment2"]),
+        ["environment", "evaluation"],
+        EXPERIMENT2_METRICS,
+    )
+
+
+def compare_experiment3(experiment3: pd.DataFrame, published: dict[str, Any]) -> pd.DataFrame:
+    """Total entropy U1 -> IMM beside the published numbers."""
+    return compare_with_published(
+        experiment3,
+        pd.DataFrame(published["experiment3"]),
+        ["environment", "evaluation"],
+        ["u1_total_entropy", "imm_total_entropy"],
+    )
+
+
+def compare_thresholds(thresholds: dict[str, Any], published: dict[str, Any]) -> pd.DataFrame:
+    """The thresholds chosen on validation beside the published ones."""
+    ours = pd.DataFrame(
+        [{"environment": env, **selection} for env, selection in thresholds.items()]
+    )
+    table = compare_with_published(
+        ours, pd.DataFrame(published["thresholds"]), ["environment"], ["threshold"]
+    )
+    return table.merge(
+        ours[["environment", "reached", "target", "core_accuracy", "core_coverage", "reason"]],
+        on="environment",
+    )
+
+
+def _details_for(details: dict[str, Any], environment: str, evaluation: str) -> dict[str, Any]:
+    prefix = f"{environment}.{evaluation}."
+    return {k[len(prefix) :]: v for k, v in details.items() if k.startswith(prefix)}
+
+
+def threshold_figures(
+    imm_details: dict[str, Any], threshold_params: dict[str, Any]
+) -> dict[str, Figure]:
+    """Per environment (test): core / out-of-core coverage and accuracy against the threshold."""
+    grid = threshold_grid(
+        threshold_params["start"], threshold_params["stop"], threshold_params["step"]
+    )
+    figures = {}
+    for environment in ("clean", "weak", "strong", "union"):
+        arrays = _details_for(imm_details, environment, "test")
+        if not arrays:
+            continue
+        curve = threshold_curve(arrays["u1_entropy"], arrays["u1_pred"], arrays["labels"], grid)
+        figures[f"threshold_{environment}.png"] = threshold_figure(
+            curve,
+            float(arrays["threshold"]),
+            f"U1 core against the threshold: {environment} (test)",
+        )
+    return figures
+
+
+def entropy_figures(imm_details: dict[str, Any]) -> dict[str, Figure]:
+    """Per environment (test): U1 committee entropy of core against out-of-core samples."""
+    figures = {}
+    for environment in ("clean", "weak", "strong", "union"):
+        arrays = _details_for(imm_details, environment, "test")
+        if not arrays:
+            continue
+        core = arrays["u1_entropy"] <= float(arrays["threshold"])
+        figures[f"entropy_{environment}.png"] = entropy_histogram(
+            arrays["u1_entropy"], core, f"U1 committee entropy: {environment} (test)"
+        )
+    return figures
+
+
+def accuracy_figure(experiment2: pd.DataFrame) -> Figure:
+    """Accuracy of U0 / U1 / U2' / all 16 / IMM per environment and evaluation set."""
+    table = (
+        experiment2.assign(
+            label=experiment2["environment"]
+            + np.where(
+                experiment2["evaluation"] == "test", "", " (" + experiment2["evaluation"] + ")"
+            )
+        )
+        .set_index("label")[list(GROUP_COLUMNS)]
+        .rename(columns=GROUP_COLUMNS)
+    )
+    return grouped_accuracy_bars(table, "Accuracy per environment (test and AutoAttack transfer)")
+
+
+def _embedded_png(figure: Figure) -> str:
+    """A Markdown image holding the PNG itself, so the report opens anywhere on its own."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"![figure](data:image/png;base64,{encoded})"
+
+
+def _metric_json(table: pd.DataFrame) -> dict[str, Any]:
+    return {"columns": list(table.columns), "rows": table.to_dict("records")}
+
+
+def write_report(
+    scale: str,
+    threshold_params: dict[str, Any],
+    training_metrics: pd.DataFrame,
+    art_attacks_metrics: pd.DataFrame,
+    autoattack_report: dict[str, Any],
+    thresholds_table: pd.DataFrame,
+    experiment1: pd.DataFrame,
+    experiment2_table: pd.DataFrame,
+    experiment3_table: pd.DataFrame,
+    threshold_plots: dict[str, Figure],
+    entropy_plots: dict[str, Figure],
+    accuracy_plot: Figure,
+) -> tuple[str, dict[str, Any]]:
+    """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
+    the headline numbers for kedro-viz."""
+    demo = scale != "paper"
+    sections = [
+        "# Logifold / IMM report",
+        f"Scale: **{scale}**. Threshold target core accuracy: **{threshold_params['target']}** "
+        "(scan {start} down to {stop}, step {step}, min core {min_core}).".format(
+            **threshold_params
+        ),
+    ]
+    if demo:
+        sections.append(
+            "> **CPU demo scale.** Small models trained for a few epochs on a CIFAR-10 subset, "
+            "fewer APGD restarts, a small WideResNet surrogate trained here, AutoAttack on a few "
+            "test images, and a threshold target below the paper's 0.95. The published columns are "
+            "the paper's numbers at full scale: differences here say nothing about the method. "
+            "Run `kedro run --env paper` on a GPU for comparable numbers."
+        )
+    sections += [
+        "## Base models (U0)",
+        to_markdown(training_metrics),
+        "## APGD attacks (white-box, ART)",
+        to_markdown(art_attacks_metrics),
+        "## AutoAttack transfer set",
+        to_markdown(
+            pd.DataFrame(
+                [{k: v for k, v in autoattack_report.items() if not isinstance(v, (list, dict))}]
+            )
+        ),
+        "## Thresholds chosen on validation",
+        to_markdown(thresholds_table),
+        "## Experiment 1: entropy and accuracy of single models and committees",
+        to_markdown(experiment1.drop(columns=["image_set"], errors="ignore")),
+        "## Experiment 2: generations and IMM (ours, published, difference)",
+        to_markdown(experiment2_table),
+        _embedded_png(accuracy_plot),
+        "## Experiment 3: total entropy",
+        to_markdown(experiment3_table),
+        "## Core against the threshold (test)",
+        *(_embedded_png(fig) for fig in threshold_plots.values()),
+        "## Entropy of core and out-of-core samples (test)",
+        *(_embedded_png(fig) for fig in entropy_plots.values()),
+    ]
+    test_rows = experiment2_table[experiment2_table["evaluation"] == "test"]
+    summary = {
+        "scale": scale,
+        "threshold_target": threshold_params["target"],
+        **{
+            f"{row.environment}.imm_accuracy": row.imm_accuracy_ours
+            for row in test_rows.itertuples()
+        },
+        **{
+            f"{row.environment}.u1_accuracy": row.u1_accuracy_ours for row in test_rows.itertuples()
+        },
+    }
+    summary = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in summary.items()}
+    return "\n\n".join(sections) + "\n", summary
+
+
+def markdown_tables(**tables: pd.DataFrame) -> str:
+    """All comparison tables as one Markdown document (for pasting into papers and issues)."""
+    return (
+        "\n\n".join(f"## {name}\n\n{to_markdown(table)}" for name, table in tables.items()) + "\n"
+    )

@@ -1,0 +1,82 @@
+"""reporting pipeline: comparison tables (CSV + Markdown), figures, report.md."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    accuracy_figure,
+    compare_experiment2,
+    compare_experiment3,
+    compare_thresholds,
+    entropy_figures,
+    markdown_tables,
+    threshold_figures,
+    write_report,
+)
+
+TAGS = ("reporting",)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                compare_experiment2,
+                ["experiment2_metrics", "params:published"],
+                "experiment2_comparison_metrics",
+                name="compare_experiment2",
+            ),
+            Node(
+                compare_experiment3,
+                ["experiment3_metrics", "params:published"],
+                "experiment3_comparison_metrics",
+                name="compare_experiment3",
+            ),
+            Node(
+                compare_thresholds,
+                ["thresholds", "params:published"],
+                "thresholds_comparison_metrics",
+                name="compare_thresholds",
+            ),
+            Node(
+                threshold_figures,
+                ["imm_details", "params:threshold"],
+                "threshold_plots",
+                name="plot_thresholds",
+            ),
+            Node(entropy_figures, "imm_details", "entropy_plots", name="plot_entropies"),
+            Node(accuracy_figure, "experiment2_metrics", "accuracy_plot", name="plot_accuracy"),
+            Node(
+                markdown_tables,
+                {
+                    "experiment1": "experiment1_metrics",
+                    "experiment2": "experiment2_comparison_metrics",
+                    "experiment3": "experiment3_comparison_metrics",
+                    "thresholds": "thresholds_comparison_metrics",
+                },
+                "tables_markdown",
+                name="write_markdown_tables",
+            ),
+            Node(
+                write_report,
+                [
+                    "params:scale",
+                    "params:threshold",
+                    "training_metrics",
+                    "art_attacks_metrics",
+                    "autoattack_transfer_report",
+                    "thresholds_comparison_metrics",
+                    "experiment1_metrics",
+                    "experiment2_comparison_metrics",
+                    "experiment3_comparison_metrics",
+                    "threshold_plots",
+                    "entropy_plots",
+                    "accuracy_plot",
+                ],
+                ["report", "headline_report"],
+                name="write_report",
+            ),
+        ],
+        tags=list(TAGS),
+    )

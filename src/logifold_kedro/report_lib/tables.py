@@ -1,0 +1,152 @@
+"""Report tables: our numbers beside the published ones, and a Markdown renderer.
+
+``to_markdown`` is a small pipe-table writer so the report needs no ``tabulate`` package.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _require_frame(df: pd.DataFrame, name: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(df).__name__}.")
+
+
+def _require_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [column for column in columns if column not in df.columns]
+    if missing:
+        raise ValueError(f"{name} lacks columns {missing} (has {list(df.columns)}).")
+
+
+def compare_with_published(
+    ours: pd.DataFrame,
+    published: pd.DataFrame,
+    keys: Sequence[str],
+    metrics: Sequence[str],
+) -> pd.DataFrame:
+    """Our metrics beside the published ones, matched on ``keys``.
+
+    For each metric m the result has ``m_ours``, ``m_published`` and
+    ``m_diff = m_ours - m_published``. Rows are ours (left join, our order); a published value
+    that is missing (no matching row, no such column, or NaN) gives NaN published and difference.
+
+    Args:
+        ours: our results, with the ``keys`` and ``metrics`` columns.
+        published: the published results, with the ``keys`` columns (unique per key) and any of
+            the ``metrics`` columns.
+        keys: columns identifying a row, e.g. ``["environment", "model"]``.
+        metrics: numeric columns to compare, e.g. ``["accuracy"]``.
+
+    Returns:
+        DataFrame with columns ``keys`` then, per metric, ours, published and difference.
+    """
+    _require_frame(ours, "ours")
+    _require_frame(published, "published")
+    keys, metrics = list(keys), list(metrics)
+    if not keys:
+        raise ValueError("keys must name at least one column to match rows on.")
+    if not metrics:
+        raise ValueError("metrics must name at least one column to compare.")
+    _require_columns(ours, keys + metrics, "ours")
+    _require_columns(published, keys, "published")
+    duplicated = published.duplicated(subset=keys, keep=False)
+    if duplicated.any():
+        rows = published.loc[duplicated, keys].drop_duplicates().to_dict("records")
+        raise ValueError(f"published has several rows for the same keys: {rows}.")
+
+    published_metrics = [m for m in metrics if m in published.columns]
+    left = ours[keys + metrics].rename(columns={m: f"{m}_ours" for m in metrics})
+    right = published[keys + published_metrics].rename(
+        columns={m: f"{m}_published" for m in published_metrics}
+    )
+    merged = left.merge(right, on=keys, how="left", validate="many_to_one")
+    columns = list(keys)
+    for metric in metrics:
+        ours_column, published_column = f"{metric}_ours", f"{metric}_published"
+        if published_column not in merged.columns:
+            merged[published_column] = np.nan
+        ours_values = pd.to_numeric(merged[ours_column], errors="coerce").astype("float64")
+        published_values = pd.to_numeric(merged[published_column], errors="coerce").astype(
+            "float64"
+        )
+        merged[ours_column] = ours_values
+        merged[published_column] = published_values
+        merged[f"{metric}_diff"] = ours_values - published_values
+        columns += [ours_column, published_column, f"{metric}_diff"]
+    return merged[columns].reset_index(drop=True)
+
+
+def _format_cell(value: object, floatfmt: str, na_rep: str) -> str:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return na_rep
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return na_rep if np.isnan(number) else format(number, floatfmt)
+    # Pipes and line breaks would break the table row.
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _is_numeric_column(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def to_markdown(
+    df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False, na_rep: str = "-"
+) -> str:
+    """Render a DataFrame as a GitHub-flavoured Markdown pipe table.
+
+    Floats use ``floatfmt`` (a ``format`` spec such as ``".4f"``), integers print as integers,
+    missing values as ``na_rep``; numeric columns are right-aligned, others left-aligned.
+    Columns are padded to equal width so the source is readable too.
+
+    Args:
+        df: the table.
+        floatfmt: format spec for floating-point cells.
+        index: also render the index as the first column.
+        na_rep: text for NaN/None cells.
+
+    Returns:
+        the table as a string: a header line, an alignment line, one line per row, and a final
+        newline.
+    """
+    _require_frame(df, "df")
+    try:
+        format(1.5, floatfmt)
+    except ValueError as error:
+        raise ValueError(f"floatfmt {floatfmt!r} is not a valid format spec: {error}") from error
+    table = df.reset_index() if index else df
+    if table.shape[1] == 0:
+        raise ValueError("df has no columns to render.")
+    headers = [_format_cell(column, floatfmt, na_rep) for column in table.columns]
+    numeric = [_is_numeric_column(table.iloc[:, i]) for i in range(table.shape[1])]
+    rows = [
+        [_format_cell(value, floatfmt, na_rep) for value in record]
+        for record in table.itertuples(index=False, name=None)
+    ]
+    widths = [
+        max([3, len(headers[i])] + [len(row[i]) for row in rows]) for i in range(len(headers))
+    ]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.rjust(width) if is_numeric else cell.ljust(width)
+            for cell, width, is_numeric in zip(cells, widths, numeric, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    separator = [
+        "-" * (width - 1) + ":" if is_numeric else "-" * width
+        for width, is_numeric in zip(widths, numeric, strict=True)
+    ]
+    lines = [line(headers), "| " + " | ".join(separator) + " |"]
+    lines += [line(row) for row in rows]
+    return "\n".join(lines) + "\n"

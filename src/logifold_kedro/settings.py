@@ -1,0 +1,23 @@
+"""Project settings for logifold-kedro.
+
+`conf/base` is the CPU demo scale and is what a bare `kedro run` uses; `conf/paper` holds the
+paper-scale values of METHOD.md (`kedro run --env paper`); `conf/local` is for a user's overrides.
+"""
+
+from kedro.config import OmegaConfigLoader
+
+from logifold_kedro.hooks import FrameworkSetupHook, RunLogHook
+
+HOOKS = (FrameworkSetupHook(), RunLogHook())
+
+# kedro-telemetry would try the network, which this project's machines do not have.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "globals": ["globals.yml"],
+    },
+}

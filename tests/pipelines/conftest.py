@@ -1,0 +1,83 @@
+"""A tiny copy of the project that the pipeline tests run through real `KedroSession`s.
+
+The copy has the project's `conf/base` and `pyproject.toml`, the embedded demo archive and the
+`tiny` environment of `tests/conf_tiny` (same nodes, smaller parameters). Stages run once per test
+session, in the order a user runs them, and each stage's tests read what its run wrote.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_CONF = Path(__file__).resolve().parents[1] / "conf_tiny"
+
+
+def make_project_copy(root: Path) -> Path:
+    """A runnable project folder: conf (base + tiny), pyproject, demo archive."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(REPO / ".telemetry", root / ".telemetry")
+    shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")
+    shutil.copytree(TINY_CONF, root / "conf" / "tiny")
+    (root / "conf" / "local").mkdir()
+    raw = root / "data" / "01_raw"
+    raw.mkdir(parents=True)
+    shutil.copy(REPO / "data" / "01_raw" / "cifar10_demo.tar.gz", raw / "cifar10_demo.tar.gz")
+    return root
+
+
+def run_stage(project: Path, pipeline_name: str | None, env: str = "tiny", **kwargs) -> dict:
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        return session.run(pipeline_name=pipeline_name, **kwargs)
+
+
+def load(project: Path, name: str, env: str = "tiny", version: str | None = None):
+    """Load a catalog entry of the tiny project, as a notebook user would."""
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        catalog = session.load_context().catalog
+        if version is None:
+            return catalog.load(name)
+        return catalog.load(name, version=version)
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory) -> Path:
+    return make_project_copy(tmp_path_factory.mktemp("tiny") / "project")
+
+
+@pytest.fixture(scope="session")
+def trained(tiny_project) -> Path:
+    run_stage(tiny_project, "training")
+    return tiny_project
+
+
+@pytest.fixture(scope="session")
+def torch_attacked(trained) -> Path:
+    run_stage(trained, "torch_attacks")
+    return trained
+
+
+@pytest.fixture(scope="session")
+def art_attacked(torch_attacked) -> Path:
+    run_stage(torch_attacked, "art_attacks")
+    return torch_attacked
+
+
+@pytest.fixture(scope="session")
+def immunized(art_attacked) -> Path:
+    run_stage(art_attacked, "immunization")
+    return art_attacked
+
+
+@pytest.fixture(scope="session")
+def reported(immunized) -> Path:
+    run_stage(immunized, "reporting")
+    return immunized

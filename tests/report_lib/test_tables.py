@@ -1,0 +1,105 @@
+"""Tests of the comparison with published numbers and the Markdown renderer."""
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from logifold_kedro.report_lib import compare_with_published, to_markdown
+
+
+def _ours():
+    return pd.DataFrame(
+        {
+            "environment": ["union", "weak", "clean"],
+            "model": ["IMM", "IMM", "IMM"],
+            "accuracy": [0.80, 0.90, 0.70],
+            "coverage": [0.5, 0.6, 0.9],
+        }
+    )
+
+
+def _published():
+    return pd.DataFrame(
+        {
+            "environment": ["weak", "union", "strong"],
+            "model": ["IMM", "IMM", "IMM"],
+            "accuracy": [0.8583, 0.8758, 0.9088],
+        }
+    )
+
+
+def test_compare_with_published_matches_rows_and_computes_differences():
+    table = compare_with_published(_ours(), _published(), ["environment", "model"], ["accuracy"])
+    assert list(table.columns) == [
+        "environment",
+        "model",
+        "accuracy_ours",
+        "accuracy_published",
+        "accuracy_diff",
+    ]
+    assert list(table["environment"]) == ["union", "weak", "clean"]  # our rows, our order
+    np.testing.assert_allclose(table["accuracy_published"][:2], [0.8758, 0.8583])
+    np.testing.assert_allclose(table["accuracy_diff"][:2], [0.80 - 0.8758, 0.90 - 0.8583])
+    # no published row for "clean"
+    assert math.isnan(table["accuracy_published"][2]) and math.isnan(table["accuracy_diff"][2])
+
+
+def test_a_metric_absent_from_the_published_table_gives_nan():
+    table = compare_with_published(
+        _ours(), _published(), ["environment", "model"], ["accuracy", "coverage"]
+    )
+    assert table["coverage_published"].isna().all() and table["coverage_diff"].isna().all()
+    np.testing.assert_allclose(table["coverage_ours"], [0.5, 0.6, 0.9])
+
+
+def test_compare_with_published_validates_its_inputs():
+    with pytest.raises(ValueError, match="lacks columns"):
+        compare_with_published(_ours(), _published(), ["environment", "split"], ["accuracy"])
+    duplicated = pd.concat([_published(), _published().iloc[[0]]])
+    with pytest.raises(ValueError, match="several rows"):
+        compare_with_published(_ours(), duplicated, ["environment", "model"], ["accuracy"])
+    with pytest.raises(ValueError, match="DataFrame"):
+        compare_with_published({"a": 1}, _published(), ["environment"], ["accuracy"])
+
+
+def test_markdown_table_shape_and_formatting():
+    df = pd.DataFrame(
+        {
+            "environment": ["union", "we|ak"],
+            "n": np.array([30000, 10000], dtype=np.int64),
+            "accuracy": [0.87584, np.nan],
+            "reached": [True, False],
+        }
+    )
+    text = to_markdown(df)
+    lines = text.rstrip("\n").split("\n")
+    assert len(lines) == 2 + len(df)
+    # same number of unescaped pipes on every line: columns + 1
+    for line in lines:
+        assert line.replace("\\|", "").count("|") == df.shape[1] + 1
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert header == ["environment", "n", "accuracy", "reached"]
+    alignment = [cell.strip() for cell in lines[1].strip("|").split("|")]
+    assert alignment[0].endswith("-") and alignment[1].endswith(":")  # text left, numbers right
+    assert alignment[2].endswith(":") and not alignment[3].endswith(":")
+    assert "0.8758" in lines[2] and "30000" in lines[2] and "30000.0" not in lines[2]
+    cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", lines[3])[1:-1]]
+    assert cells == ["we\\|ak", "10000", "-", "False"]  # escaped pipe, NaN shown as "-"
+    assert "True" in lines[2] and "False" in lines[3]
+    # all rows have the same width (padded columns)
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_markdown_options():
+    df = pd.DataFrame({"accuracy": [0.5]}, index=pd.Index(["weak"], name="environment"))
+    text = to_markdown(df, floatfmt=".2f", index=True, na_rep="n/a")
+    assert text.splitlines()[0].split("|")[1].strip() == "environment"
+    assert "0.50" in text and "0.5000" not in text
+    assert to_markdown(pd.DataFrame({"x": [np.nan]}), na_rep="n/a").splitlines()[2] == "| n/a |"
+    with pytest.raises(ValueError, match="floatfmt"):
+        to_markdown(df, floatfmt="%d")
+    with pytest.raises(ValueError, match="no columns"):
+        to_markdown(pd.DataFrame())
