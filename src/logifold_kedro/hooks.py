@@ -5,6 +5,9 @@
 thread counts, GPU memory growth, device, determinism). Framework modules are imported only then,
 so a run of framework-free nodes never imports TensorFlow or torch.
 
+`PreflightHook` checks, before anything runs, that every input the selected pipeline reads from
+the catalog exists, and stops with one clear message naming what is missing and how to get it.
+
 `RunLogHook` logs how long each node took and, at the end, the slowest nodes and peak memory.
 """
 
@@ -16,8 +19,9 @@ import sys
 import time
 from typing import Any
 
+import click
 from kedro.framework.hooks import hook_impl
-from kedro.pipeline import Node
+from kedro.pipeline import Node, Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +70,45 @@ class FrameworkSetupHook:
     @hook_impl
     def before_node_run(self, node: Node) -> None:
         self.setup_for(node)
+
+
+class MissingInputsError(click.ClickException):
+    """Inputs of the selected pipeline are missing. A ClickException, so `kedro run` prints the
+    message alone (no traceback) and exits 1."""
+
+
+def _producing_stage(name: str) -> str | None:
+    from kedro.framework.project import pipelines
+
+    from logifold_kedro.pipeline_registry import STAGES
+
+    for stage in STAGES:
+        if stage in pipelines and name in pipelines[stage].all_outputs():
+            return stage
+    return None
+
+
+class PreflightHook:
+    """Stop at once, with what to do, when the run would need inputs that do not exist."""
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        problems = []
+        for name in sorted(pipeline.inputs()):
+            if name.startswith("params:") or name == "parameters" or catalog.exists(name):
+                continue
+            stage = _producing_stage(name)
+            if stage:
+                problems.append(f"- {name}: not produced yet; run `kedro run --pipelines {stage}`")
+                continue
+            try:  # a raw input: its dataset says where to put it and where to get it
+                catalog.load(name)
+            except Exception as error:  # noqa: BLE001 - reported, not swallowed
+                problems.append(f"- {name}: {error}")
+        if problems:
+            raise MissingInputsError(
+                "this run needs inputs that do not exist:\n" + "\n".join(problems)
+            )
 
 
 def peak_rss_mib() -> float:

@@ -4,11 +4,16 @@
 paper-scale values of METHOD.md (`kedro run --env paper`); `conf/local` is for a user's overrides.
 """
 
+import warnings
+
 from kedro.config import OmegaConfigLoader
 
-from logifold_kedro.hooks import FrameworkSetupHook, RunLogHook
+from logifold_kedro.hooks import FrameworkSetupHook, PreflightHook, RunLogHook
 
-HOOKS = (FrameworkSetupHook(), RunLogHook())
+# Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
+warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
+
+HOOKS = (PreflightHook(), FrameworkSetupHook(), RunLogHook())
 
 # kedro-telemetry would try the network, which this project's machines do not have.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)

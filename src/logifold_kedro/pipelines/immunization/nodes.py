@@ -31,6 +31,11 @@ from logifold_kedro.pipelines.naming import (
 
 logger = logging.getLogger(__name__)
 
+#: What to do when too few samples are out of U1's core (params:u2.policy).
+U2_POLICIES = ("error", "skip")
+#: The fewest high-entropy samples worth fine-tuning on (at least one for validation).
+MIN_U2_SAMPLES = 4
+
 
 # --- gathering stored probabilities ------------------------------------------------------------
 def member_probs(
@@ -63,14 +68,27 @@ def labels_of(entries: Mapping[str, Any], image_sets: Sequence[str]) -> np.ndarr
 def split_for_training(
     x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
 ) -> tuple[dict, dict]:
-    """Stratified train/val split of (x, y); plain random when a class is too small to stratify."""
+    """Stratified train/val split of (x, y); plain random when a class is too small to stratify.
+
+    The validation part holds ``round(val_fraction * N)`` samples, but at least one and at most
+    N - 1, so that a small pool (a few high-entropy samples at CPU scale) still gives both parts.
+    """
+    n_samples = len(y)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction!r}.")
+    if n_samples < 2:
+        raise ValueError(
+            f"cannot split {n_samples} sample(s) into a training and a validation part: "
+            "need at least 2."
+        )
+    # Clamped here because stratified_split refuses a fraction that rounds to an empty part.
+    n_val = min(max(1, round(n_samples * val_fraction)), n_samples - 1)
     counts = np.bincount(y)
     if np.min(counts[counts > 0]) >= 2:
-        idx_train, idx_val = stratified_split(y, val_fraction, seed)
+        idx_train, idx_val = stratified_split(y, n_val / n_samples, seed)
     else:
         logger.warning("a class has a single sample: splitting without stratification")
-        order = np.random.default_rng(seed).permutation(len(y))
-        n_val = max(1, round(len(y) * val_fraction))
+        order = np.random.default_rng(seed).permutation(n_samples)
         idx_val, idx_train = order[:n_val], order[n_val:]
     return {"x": x[idx_train], "y": y[idx_train]}, {"x": x[idx_val], "y": y[idx_val]}
 
@@ -162,7 +180,11 @@ def select_thresholds(
         entropy = committee_entropy(probs)
         predictions = mean_probabilities(probs).argmax(axis=1)
         selection = select_threshold(entropy, predictions, labels, **scan)
-        thresholds[environment] = selection.to_dict()
+        # JSON has no NaN: an empty core's accuracy is stored as null.
+        thresholds[environment] = {
+            k: (None if isinstance(v, float) and np.isnan(v) else v)
+            for k, v in selection.to_dict().items()
+        }
         logger.info("threshold %s: %s", environment, thresholds[environment])
         curve = threshold_curve(entropy, predictions, labels, grid)
         curve.insert(0, "environment", environment)
@@ -180,6 +202,12 @@ def select_second_generation_data(
     """Train + val samples of an environment whose U1 committee entropy is above its threshold,
     split 90/10 stratified. Fewer than `min_out_of_core_fraction` of them: `policy` decides
     (`error`: stop with a clear error; `skip`: mark the environment skipped)."""
+    policy = u2_params.get("policy", "error")
+    if policy not in U2_POLICIES:
+        raise ValueError(
+            f"params:u2.policy is {policy!r}; expected one of {U2_POLICIES} "
+            "(error: stop when too few samples are out of U1's core; skip: leave it out)."
+        )
     sets = environment_sets(environment, "train") + environment_sets(environment, "val")
     images = concat_image_sets([entries[s] for s in sets])
     entropy = committee_entropy(member_probs(entries, u1_ids, sets))
@@ -194,12 +222,13 @@ def select_second_generation_data(
         "selected_fraction": fraction,
     }
     minimum = float(u2_params.get("min_out_of_core_fraction", 0.10))
-    if fraction < minimum or selected.sum() < 4:
+    if fraction < minimum or selected.sum() < MIN_U2_SAMPLES:
         reason = (
             f"only {fraction:.1%} ({selected.sum()} of {len(selected)}) of the {environment} "
-            f"train+val samples have U1 entropy above t = {t}; U2' needs at least {minimum:.0%}"
+            f"train+val samples have U1 entropy above t = {t}; U2' needs at least {minimum:.0%} "
+            f"and at least {MIN_U2_SAMPLES} samples"
         )
-        if u2_params.get("policy", "error") != "skip":
+        if policy == "error":
             raise ValueError(
                 f"{reason}. Lower the threshold target (params:threshold.target) or set "
                 "params:u2.policy to 'skip' to leave this environment out of the report."

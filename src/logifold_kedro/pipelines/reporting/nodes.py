@@ -153,12 +153,18 @@ def write_report(
     experiment1: pd.DataFrame,
     experiment2_table: pd.DataFrame,
     experiment3_table: pd.DataFrame,
-    threshold_plots: dict[str, Figure],
-    entropy_plots: dict[str, Figure],
-    accuracy_plot: Figure,
+    experiment2: pd.DataFrame,
+    imm_details: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
-    the headline numbers for kedro-viz."""
+    the headline numbers for kedro-viz.
+
+    The figures are drawn again here (figure datasets cannot be loaded back), from the same data
+    and functions as the figure nodes.
+    """
+    threshold_plots = threshold_figures(imm_details, threshold_params)
+    entropy_plots = entropy_figures(imm_details)
+    accuracy_plot = accuracy_figure(experiment2)
     demo = scale != "paper"
     sections = [
         "# Logifold / IMM report",

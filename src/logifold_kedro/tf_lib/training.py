@@ -1,0 +1,374 @@
+"""Training and prediction of Keras classifiers (METHOD.md: U0 training, specialist fine-tuning).
+
+One function, `train_classifier`, serves both the base models (200 epochs, batch 32, with
+augmentation) and the specialists' fine-tuning (21 epochs, batch 128, none): the recipe says
+which. It trains in memory and writes no files (the catalog saves the returned model):
+
+- Adam at ``learning_rate``; sparse categorical cross-entropy on the softmax output (the
+  same loss as categorical cross-entropy on one-hot labels); metric accuracy.
+- Learning-rate schedule ``[[e, lr], ...]``: the rate becomes ``lr`` after epoch ``e``, i.e.
+  for 0-based epochs ``i > e`` (the Keras CIFAR-10 ResNet example's ``epoch > 80``). METHOD.md's
+  U0 recipe is ``[[80, 1e-4], [120, 1e-5], [160, 1e-6], [180, 5e-7]]``.
+- Augmentation on the fly, per batch inside `tf.data`: a random translation of up to
+  ``width_shift`` x W and ``height_shift`` x H pixels (uniform, bilinear, nearest fill, as
+  Keras' ImageDataGenerator) and a horizontal flip with probability 1/2. The random draws are
+  stateless, seeded by (seed, global batch index): the same seed gives the same run.
+- The weights of the epoch with the best validation accuracy (first one on ties) are kept in
+  memory and restored at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from logifold_kedro.tf_lib.progress import PredictionProgressLogger, TrainingProgressLogger
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_RECIPE_KEYS = ("epochs", "batch_size", "learning_rate")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random translation (fractions of the image size) and horizontal flip."""
+
+    width_shift: float = 0.0
+    height_shift: float = 0.0
+    horizontal_flip: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.width_shift > 0 or self.height_shift > 0 or self.horizontal_flip
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated training recipe (see the module docstring for the meaning of each field)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: tuple[tuple[int, float], ...]
+    augmentation: Augmentation
+    log_every_batches: int | None
+    validation_batch_size: int
+
+
+def parse_augmentation(config: dict[str, Any] | bool | None) -> Augmentation:
+    """``None``/``False``/``{}`` mean no augmentation; a dict gives the shifts and the flip."""
+    if config is None or config is False:
+        return Augmentation()
+    if not isinstance(config, dict):
+        raise ValueError(
+            "recipe 'augment' must be null/false or a dict with width_shift, height_shift, "
+            f"horizontal_flip; got {config!r}"
+        )
+    unknown = set(config) - {"width_shift", "height_shift", "horizontal_flip"}
+    if unknown:
+        raise ValueError(f"recipe 'augment' has unknown keys {sorted(unknown)}")
+    augmentation = Augmentation(
+        width_shift=float(config.get("width_shift") or 0.0),
+        height_shift=float(config.get("height_shift") or 0.0),
+        horizontal_flip=bool(config.get("horizontal_flip") or False),
+    )
+    for name in ("width_shift", "height_shift"):
+        if not 0.0 <= getattr(augmentation, name) < 1.0:
+            raise ValueError(f"augment {name} must be a fraction in [0, 1), got {config[name]!r}")
+    return augmentation
+
+
+def parse_recipe(recipe: dict[str, Any]) -> Recipe:
+    """Check a recipe dict and return it typed; errors name the offending key."""
+    missing = [key for key in REQUIRED_RECIPE_KEYS if key not in recipe]
+    if missing:
+        raise ValueError(f"training recipe lacks {missing}; it has {sorted(recipe)}")
+    epochs, batch_size = int(recipe["epochs"]), int(recipe["batch_size"])
+    learning_rate = float(recipe["learning_rate"])
+    if epochs < 1 or batch_size < 1 or learning_rate <= 0:
+        raise ValueError(
+            "recipe epochs and batch_size must be >= 1 and learning_rate > 0; got "
+            f"epochs={epochs}, batch_size={batch_size}, learning_rate={learning_rate}"
+        )
+    schedule = []
+    for entry in recipe.get("lr_schedule") or []:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise ValueError(f"lr_schedule entries must be [epoch, lr] pairs, got {entry!r}")
+        schedule.append((int(entry[0]), float(entry[1])))
+    if [epoch for epoch, _ in schedule] != sorted({epoch for epoch, _ in schedule}):
+        raise ValueError(f"lr_schedule epochs must be strictly increasing, got {schedule}")
+    log_every = recipe.get("log_every_batches")
+    validation_batch_size = recipe.get("predict_batch_size") or max(batch_size, 256)
+    return Recipe(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        lr_schedule=tuple(schedule),
+        augmentation=parse_augmentation(recipe.get("augment")),
+        log_every_batches=int(log_every) if log_every else None,
+        validation_batch_size=int(validation_batch_size),
+    )
+
+
+def learning_rate_at(
+    epoch: int, learning_rate: float, lr_schedule: tuple[tuple[int, float], ...]
+) -> float:
+    """Learning rate of 0-based `epoch`: the lr of the last entry [e, lr] with e < epoch."""
+    rate = learning_rate
+    for after_epoch, scheduled in lr_schedule:
+        if epoch > after_epoch:
+            rate = scheduled
+    return rate
+
+
+def check_image_set(image_set: dict[str, Any], name: str, num_classes: int) -> None:
+    """Raise ValueError unless image_set holds float NHWC images and int labels < num_classes."""
+    if not isinstance(image_set, dict) or "x" not in image_set or "y" not in image_set:
+        raise ValueError(f"{name} must be a dict with 'x' (images) and 'y' (labels)")
+    images, labels = image_set["x"], image_set["y"]
+    if getattr(images, "ndim", None) != 4 or not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"{name}['x'] must be float images of shape (N, H, W, C) in [0, 1], got "
+            f"{getattr(images, 'dtype', type(images))} {getattr(images, 'shape', '')}"
+        )
+    if getattr(labels, "ndim", None) != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name}['y'] must be integer class indices of shape (N,)")
+    if len(images) != len(labels):
+        raise ValueError(f"{name} has {len(images)} images but {len(labels)} labels")
+    if len(labels) == 0:
+        raise ValueError(f"{name} is empty")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"{name}['y'] has labels in [{labels.min()}, {labels.max()}] but the model "
+            f"has {num_classes} classes"
+        )
+
+
+def _augment_batch(images: tf.Tensor, seed: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
+    """Random translation and horizontal flip of a batch, from a stateless seed pair."""
+    batch = tf.shape(images)[0]
+    height, width = images.shape[1], images.shape[2]
+    if augmentation.width_shift > 0 or augmentation.height_shift > 0:
+        max_shift = tf.constant(
+            [augmentation.width_shift * width, augmentation.height_shift * height], tf.float32
+        )
+        shifts = tf.random.stateless_uniform([batch, 2], seed, -1.0, 1.0) * max_shift
+        ones, zeros = tf.ones([batch, 1]), tf.zeros([batch, 1])
+        # Output pixel (x, y) reads input (x - dx, y - dy): the content moves by (dx, dy).
+        transforms = tf.concat(
+            [ones, zeros, -shifts[:, :1], zeros, ones, -shifts[:, 1:], zeros, zeros], axis=1
+        )
+        images = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images,
+            transforms=transforms,
+            output_shape=tf.constant([height, width], tf.int32),
+            fill_value=tf.constant(0.0),
+            interpolation="BILINEAR",
+            fill_mode="NEAREST",
+        )
+    if augmentation.horizontal_flip:
+        flip_seed = seed + tf.constant([0, 1], tf.int64)
+        flip = tf.random.stateless_uniform([batch], flip_seed) < 0.5
+        images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    return images
+
+
+def make_training_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augmentation: Augmentation,
+) -> tuple[tf.data.Dataset, int]:
+    """Batches for all `epochs` (a fresh permutation per epoch) and the batches per epoch.
+
+    Vectorised like Keras' own array adapter: permute indices, cut them into batches, gather
+    each batch at once; then augment the whole batch.
+    """
+    count = len(images)
+    full_batches, remainder = divmod(count, batch_size)
+    steps_per_epoch = full_batches + (1 if remainder else 0)
+    seed_value = tf.constant(int(seed), tf.int64)
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([seed_value, epoch])
+        )
+        batches = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(order[: full_batches * batch_size], [full_batches, batch_size])
+        )
+        if remainder:
+            batches = batches.concatenate(
+                tf.data.Dataset.from_tensors(order[full_batches * batch_size :])
+            )
+        return batches
+
+    indices = tf.data.Dataset.range(epochs).flat_map(epoch_batches).enumerate()
+    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+    def gather(step_and_index: tuple[tf.Tensor, tf.Tensor], arrays: tuple) -> tuple:
+        step, index = step_and_index
+        batch_images = tf.gather(arrays[0], index)
+        if augmentation.active:
+            batch_images = _augment_batch(
+                batch_images, tf.stack([seed_value, 2 * step]), augmentation
+            )
+        return batch_images, tf.gather(arrays[1], index)
+
+    dataset = tf.data.Dataset.zip((indices, data)).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch
+
+
+class LearningRateSchedule(keras.callbacks.Callback):
+    """Set the optimizer's learning rate at each epoch start and record it."""
+
+    def __init__(self, learning_rate: float, lr_schedule: tuple[tuple[int, float], ...]) -> None:
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.lr_schedule = lr_schedule
+        self.rates: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        rate = learning_rate_at(epoch, self.learning_rate, self.lr_schedule)
+        self.model.optimizer.learning_rate.assign(rate)
+        self.rates.append(rate)
+
+
+class BestWeightsKeeper(keras.callbacks.Callback):
+    """Copy the weights whenever val_accuracy improves (strictly); restore them at the end."""
+
+    def __init__(self, monitor: str = "val_accuracy") -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.best_value = -math.inf
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ValueError(f"{self.monitor} missing from the epoch logs: pass validation data")
+        if math.isfinite(value) and value > self.best_value:
+            self.best_value = float(value)
+            self.best_epoch = epoch
+            self.best_weights = [np.array(weight, copy=True) for weight in self.model.get_weights()]
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+            logger.info(
+                "%s: restored epoch %d (%s %.4f)",
+                self.model.name,
+                self.best_epoch + 1,
+                self.monitor,
+                self.best_value,
+            )
+
+
+def train_classifier(
+    model: keras.Model,
+    train: dict[str, Any],
+    val: dict[str, Any],
+    recipe: dict[str, Any],
+    seed: int,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Train `model` (in place) on `train`, keep the best epoch by accuracy on `val`.
+
+    Args:
+        model: a Keras classifier with softmax outputs (N, C).
+        train, val: image sets ``{"x": float32 (N, H, W, C) in [0, 1], "y": int (N,)}``.
+        recipe: ``epochs``, ``batch_size``, ``learning_rate``, optional ``lr_schedule``
+            ``[[epoch, lr], ...]``, ``augment`` ``{width_shift, height_shift,
+            horizontal_flip}`` or null, ``log_every_batches``, ``predict_batch_size``
+            (validation batch size; default max(batch_size, 256)).
+        seed: seeds Keras/TF/NumPy and the data order and augmentation of every batch.
+        callbacks: extra Keras callbacks (e.g. timers, TensorBoard), run after ours.
+
+    Returns:
+        The model with the best epoch's weights, and a history of plain Python values:
+        per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``;
+        ``best_epoch`` (0-based), ``best_val_accuracy``, ``train_size``, ``val_size``.
+    """
+    parsed = parse_recipe(recipe)
+    num_classes = int(model.output_shape[-1])
+    check_image_set(train, "train", num_classes)
+    check_image_set(val, "val", num_classes)
+    keras.utils.set_random_seed(int(seed))
+    train_x = np.asarray(train["x"], dtype=np.float32)
+    train_y = np.asarray(train["y"], dtype=np.int64)
+    dataset, steps_per_epoch = make_training_dataset(
+        train_x, train_y, parsed.batch_size, parsed.epochs, int(seed), parsed.augmentation
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=parsed.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    schedule = LearningRateSchedule(parsed.learning_rate, parsed.lr_schedule)
+    best = BestWeightsKeeper()
+    progress = TrainingProgressLogger(
+        model.name, parsed.epochs, steps_per_epoch, parsed.log_every_batches
+    )
+    logger.info(
+        "%s: %d train / %d val images, batch %d, lr %g, schedule %s, augmentation %s",
+        model.name,
+        len(train_y),
+        len(val["y"]),
+        parsed.batch_size,
+        parsed.learning_rate,
+        list(parsed.lr_schedule),
+        parsed.augmentation if parsed.augmentation.active else "off",
+    )
+    fit = model.fit(
+        dataset,
+        epochs=parsed.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=(
+            np.asarray(val["x"], dtype=np.float32),
+            np.asarray(val["y"], dtype=np.int64),
+        ),
+        validation_batch_size=parsed.validation_batch_size,
+        callbacks=[schedule, best, progress, *(callbacks or [])],
+        shuffle=False,  # the dataset is already shuffled per epoch
+        verbose=0,
+    )
+    history: dict[str, Any] = {
+        key: [float(value) for value in fit.history.get(key, [])]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+    }
+    history["lr"] = [float(rate) for rate in schedule.rates]
+    history["seconds"] = [float(seconds) for seconds in progress.epoch_seconds]
+    history["best_epoch"] = best.best_epoch
+    history["best_val_accuracy"] = None if best.best_epoch is None else best.best_value
+    history["train_size"] = len(train_y)
+    history["val_size"] = len(val["y"])
+    return model, history
+
+
+def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The model's softmax outputs on images `x` as float32 (N, C), logging progress."""
+    if getattr(x, "ndim", None) != 4:
+        raise ValueError(f"x must be images of shape (N, H, W, C), got {getattr(x, 'shape', x)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    num_classes = int(model.output_shape[-1])
+    if len(x) == 0:
+        return np.zeros((0, num_classes), dtype=np.float32)
+    total_batches = math.ceil(len(x) / batch_size)
+    progress = PredictionProgressLogger(
+        f"{model.name} predict", total_batches, max(1, math.ceil(total_batches / 10))
+    )
+    probs = model.predict(
+        np.asarray(x, dtype=np.float32), batch_size=batch_size, verbose=0, callbacks=[progress]
+    )
+    return np.asarray(probs, dtype=np.float32)

@@ -1,0 +1,300 @@
+"""Reporting nodes: comparison tables against the published numbers of
+`conf/base/parameters_reporting.yml`, figures that save to PNGs, the Markdown report and its
+JSON summary."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.figure import Figure
+
+from logifold_kedro.logifold.threshold import select_threshold
+from logifold_kedro.pipelines.immunization.nodes import evaluate_generations
+from logifold_kedro.pipelines.naming import probs_entry
+from logifold_kedro.pipelines.reporting.nodes import (
+    EXPERIMENT2_METRICS,
+    accuracy_figure,
+    compare_experiment2,
+    compare_experiment3,
+    compare_thresholds,
+    entropy_figures,
+    markdown_tables,
+    threshold_figures,
+    write_report,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+PUBLISHED = yaml.safe_load((REPO / "conf" / "base" / "parameters_reporting.yml").read_text())[
+    "published"
+]
+THRESHOLD_PARAMS = yaml.safe_load(
+    (REPO / "conf" / "base" / "parameters_immunization.yml").read_text()
+)["threshold"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+C = 10
+
+
+def png_bytes(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def experiment2_frame() -> pd.DataFrame:
+    """Rows as evaluate_generations writes them; the clean row has no U2' (NaN)."""
+    rows = [
+        ("union", "test", 0.66, 0.60, 0.65, 0.70, 0.75, 0.88, 0.95, 0.55),
+        ("weak", "test", 0.96, 0.67, 0.77, 0.75, 0.81, 0.86, 0.95, 0.66),
+        ("clean", "test", 1.73, 0.90, 0.91, np.nan, np.nan, np.nan, 0.97, 0.80),
+        ("weak", "autoattack", 0.96, 0.78, 0.85, 0.76, 0.84, 0.83, 0.90, 0.70),
+    ]
+    frame = pd.DataFrame(rows, columns=["environment", "evaluation", *EXPERIMENT2_METRICS])
+    frame.insert(2, "u2_available", frame["u2_accuracy"].notna())
+    frame.insert(3, "n", 100)
+    return frame
+
+
+def experiment3_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "environment": ["union", "weak", "weak"],
+            "evaluation": ["test", "test", "autoattack"],
+            "n": [300, 100, 100],
+            "threshold": [0.66, 0.96, 0.96],
+            "u1_total_entropy": [290.0, 64.0, 50.0],
+            "imm_total_entropy": [70.0, 28.5, 30.0],
+            "reduction": [1 - 70 / 290, 1 - 28.5 / 64, 1 - 30 / 50],
+        }
+    )
+
+
+def thresholds_dict() -> dict:
+    rng = np.random.default_rng(0)
+    thresholds = {}
+    for environment in ("clean", "weak", "strong", "union"):
+        labels = rng.integers(0, C, 50)
+        predictions = np.where(rng.random(50) < 0.7, labels, (labels + 1) % C)
+        selection = select_threshold(rng.random(50) * 2, predictions, labels, target=0.6)
+        thresholds[environment] = selection.to_dict()
+    return thresholds
+
+
+def details_dict() -> dict:
+    """imm_details as evaluate_generations writes it: weak and union on test, weak on the
+    AutoAttack set (no figure for that one), plus the dataset's metadata name."""
+    rng = np.random.default_rng(1)
+    details = {"name": "imm_details"}
+    for environment, evaluation, t in (
+        ("weak", "test", 0.96),
+        ("union", "test", 0.66),
+        ("weak", "autoattack", 0.96),
+    ):
+        labels = rng.integers(0, C, 120)
+        prefix = f"{environment}.{evaluation}."
+        details[prefix + "labels"] = labels
+        details[prefix + "u1_entropy"] = rng.random(120) * 1.5
+        details[prefix + "u1_pred"] = np.where(rng.random(120) < 0.6, labels, (labels + 1) % C)
+        details[prefix + "u1_correct"] = details[prefix + "u1_pred"] == labels
+        details[prefix + "threshold"] = np.float64(t)
+    return details
+
+
+# --- comparisons ---------------------------------------------------------------------------------
+def test_compare_experiment2_has_ours_published_and_difference():
+    ours = experiment2_frame()
+    table = compare_experiment2(ours, PUBLISHED)
+    for metric in EXPERIMENT2_METRICS:
+        assert {f"{metric}_ours", f"{metric}_published", f"{metric}_diff"} <= set(table.columns)
+    assert list(zip(table.environment, table.evaluation, strict=True)) == list(
+        zip(ours.environment, ours.evaluation, strict=True)
+    )
+    union = table.iloc[0]
+    assert union["imm_accuracy_ours"] == 0.88
+    assert union["imm_accuracy_published"] == 0.8758
+    assert union["imm_accuracy_diff"] == pytest.approx(0.88 - 0.8758)
+    assert union["u1_core_coverage_published"] == 0.5378
+    assert union["threshold_published"] == 0.66
+    autoattack = table.iloc[3]
+    assert autoattack["u0_accuracy_published"] == 0.7847
+    assert autoattack["u2_accuracy_diff"] == pytest.approx(0.76 - 0.7595)
+    # Not published: the AutoAttack core numbers and every clean number.
+    assert np.isnan(autoattack["u1_core_accuracy_published"])
+    assert table.iloc[2][[c for c in table.columns if c.endswith("_published")]].isna().all()
+
+
+def test_compare_experiment3_totals():
+    table = compare_experiment3(experiment3_frame(), PUBLISHED)
+    weak = table[(table.environment == "weak") & (table.evaluation == "test")].iloc[0]
+    assert weak["u1_total_entropy_published"] == 6408.0
+    assert weak["imm_total_entropy_published"] == 2846.6
+    assert weak["imm_total_entropy_diff"] == pytest.approx(28.5 - 2846.6)
+    assert table[table.evaluation == "autoattack"]["u1_total_entropy_published"].isna().all()
+
+
+def test_compare_thresholds_adds_the_selection_details():
+    thresholds = thresholds_dict()
+    table = compare_thresholds(thresholds, PUBLISHED)
+    assert list(table.environment) == ["clean", "weak", "strong", "union"]
+    published = dict(zip(table.environment, table.threshold_published, strict=True))
+    assert published == {"clean": 1.73, "weak": 0.96, "strong": 0.02, "union": 0.66}
+    for row in table.itertuples():
+        assert row.threshold_ours == thresholds[row.environment]["threshold"]
+        assert row.threshold_diff == pytest.approx(row.threshold_ours - row.threshold_published)
+        assert row.reason == thresholds[row.environment]["reason"]
+    assert {"reached", "target", "core_accuracy", "core_coverage"} <= set(table.columns)
+
+
+# --- figures -------------------------------------------------------------------------------------
+def test_threshold_and_entropy_figures_per_test_environment():
+    details = details_dict()
+    threshold_plots = threshold_figures(details, THRESHOLD_PARAMS)
+    entropy_plots = entropy_figures(details)
+    assert set(threshold_plots) == {"threshold_weak.png", "threshold_union.png"}
+    assert set(entropy_plots) == {"entropy_weak.png", "entropy_union.png"}
+    for name, figure in {**threshold_plots, **entropy_plots}.items():
+        assert isinstance(figure, Figure)
+        environment = name.split("_")[1].removesuffix(".png")
+        assert environment in figure.axes[0].get_title()
+        data = png_bytes(figure)
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    # The chosen threshold is marked with a vertical line at t.
+    lines = threshold_plots["threshold_union.png"].axes[0].get_lines()
+    assert any(np.allclose(line.get_xdata(), 0.66) for line in lines)
+    # Core and out-of-core histograms hold every test sample.
+    patches = entropy_plots["entropy_weak.png"].axes[0].patches
+    assert sum(patch.get_height() for patch in patches) == 120
+
+
+def test_figures_from_the_imm_details_written_by_evaluate_generations():
+    rng = np.random.default_rng(2)
+    entries = {}
+    sets = ["clean_test", "u0_apgd_weak_test"]
+    for name in sets:
+        labels = rng.integers(0, C, 40)
+        entries[name] = {"y": labels}
+        for model_id in ("m1", "m2", "u2_weak_m1"):
+            entries[probs_entry(model_id, name)] = {"probs": rng.dirichlet(np.ones(C), 40)}
+    entries["history__u2_weak__m1"] = {"skipped": False}
+    layout = [("clean", "test", ["clean_test"]), ("weak", "test", ["u0_apgd_weak_test"])]
+    thresholds = {"clean": {"threshold": 1.5}, "weak": {"threshold": 1.2}}
+    experiment2, _, details = evaluate_generations(
+        thresholds,
+        layout,
+        ["m1"],
+        ["m1", "m2"],
+        {"weak": ["u2_weak_m1"]},
+        {"weak": ["history__u2_weak__m1"]},
+        **entries,
+    )
+    assert set(threshold_figures(details, THRESHOLD_PARAMS)) == {
+        "threshold_clean.png",
+        "threshold_weak.png",
+    }
+    assert set(entropy_figures(details)) == {"entropy_clean.png", "entropy_weak.png"}
+    assert isinstance(accuracy_figure(experiment2), Figure)
+
+
+def test_accuracy_figure_groups_environments_and_models():
+    figure = accuracy_figure(experiment2_frame())
+    axes = figure.axes[0]
+    labels = [tick.get_text() for tick in axes.get_xticklabels()]
+    assert labels == ["union", "weak", "clean", "weak (autoattack)"]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        "U0",
+        "U1",
+        "U2'",
+        "all 16",
+        "IMM",
+    ]
+    assert png_bytes(figure).startswith(PNG_MAGIC)
+
+
+# --- report --------------------------------------------------------------------------------------
+HEADINGS = [
+    "# Logifold / IMM report",
+    "## Base models (U0)",
+    "## APGD attacks (white-box, ART)",
+    "## AutoAttack transfer set",
+    "## Thresholds chosen on validation",
+    "## Experiment 1: entropy and accuracy of single models and committees",
+    "## Experiment 2: generations and IMM (ours, published, difference)",
+    "## Experiment 3: total entropy",
+    "## Core against the threshold (test)",
+    "## Entropy of core and out-of-core samples (test)",
+]
+
+
+def report_inputs(scale: str) -> dict:
+    details = details_dict()
+    experiment2 = experiment2_frame()
+    experiment1 = pd.DataFrame(
+        {
+            "kind": ["single", "committee"],
+            "target": ["resnet_v1_d20", "u1"],
+            "condition": ["clean", "weak"],
+            "image_set": ["clean_test", "u1_apgd_weak_test"],
+            "core_coverage": [0.8, 0.3],
+            "core_accuracy": [0.9, np.nan],
+        }
+    )
+    return {
+        "scale": scale,
+        "threshold_params": THRESHOLD_PARAMS,
+        "training_metrics": pd.DataFrame({"model": ["resnet_v1_d20"], "val_accuracy": [0.41]}),
+        "art_attacks_metrics": pd.DataFrame({"image_set": ["u0_apgd_weak_test"], "acc": [0.2]}),
+        "autoattack_report": {"surrogate": "tiny_wrn", "n": 20, "robust_accuracy": 0.1, "x": []},
+        "thresholds_table": compare_thresholds(thresholds_dict(), PUBLISHED),
+        "experiment1": experiment1,
+        "experiment2_table": compare_experiment2(experiment2, PUBLISHED),
+        "experiment3_table": compare_experiment3(experiment3_frame(), PUBLISHED),
+        "threshold_plots": threshold_figures(details, THRESHOLD_PARAMS),
+        "entropy_plots": entropy_figures(details),
+        "accuracy_plot": accuracy_figure(experiment2),
+    }
+
+
+def test_write_report_has_every_section_and_embedded_pngs():
+    report, summary = write_report(**report_inputs("demo"))
+    positions = [report.index(heading + "\n") for heading in HEADINGS]
+    assert positions == sorted(positions)
+    assert "CPU demo scale" in report
+    assert f"Threshold target core accuracy: **{THRESHOLD_PARAMS['target']}**" in report
+    assert "scan 2.0 down to 0.02, step 0.01, min core 10" in report
+    images = re.findall(r"!\[figure\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", report)
+    assert len(images) == 1 + 2 + 2  # accuracy, two threshold plots, two entropy plots
+    assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
+    # Tables are rendered: published value beside ours, the surrogate's name, no list values.
+    assert "0.8758" in report and "tiny_wrn" in report
+    assert "image_set" not in report.split("## Experiment 1")[1].split("## Experiment 2")[0]
+
+
+def test_report_summary_is_json_and_paper_scale_has_no_demo_note():
+    report, summary = write_report(**report_inputs("paper"))
+    assert "CPU demo scale" not in report
+    text = json.dumps(summary, allow_nan=False)
+    assert json.loads(text) == summary
+    assert summary["scale"] == "paper"
+    assert summary["threshold_target"] == THRESHOLD_PARAMS["target"]
+    assert summary["union.imm_accuracy"] == 0.88
+    assert summary["weak.u1_accuracy"] == 0.77
+    assert summary["clean.imm_accuracy"] is None  # NaN: no second generation for clean
+    assert "weak (autoattack).imm_accuracy" not in summary and len(summary) == 2 + 2 * 3
+
+
+def test_markdown_tables_one_section_per_table():
+    text = markdown_tables(
+        experiment2=compare_experiment2(experiment2_frame(), PUBLISHED),
+        experiment3=compare_experiment3(experiment3_frame(), PUBLISHED),
+    )
+    assert text.index("## experiment2\n") < text.index("## experiment3\n")
+    assert "| environment" in text and "imm_accuracy_published" in text
+    assert "6408.0000" in text
+    assert text.endswith("\n")

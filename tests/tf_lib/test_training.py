@@ -1,0 +1,264 @@
+"""Tests of train_classifier, its data pipeline and schedule, and predict_probabilities."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from logifold_kedro.tf_lib.architectures import build_model
+from logifold_kedro.tf_lib.training import (
+    Augmentation,
+    check_image_set,
+    learning_rate_at,
+    make_training_dataset,
+    parse_recipe,
+    predict_probabilities,
+    train_classifier,
+)
+
+TINY_SPEC = {"name": "tiny", "family": "resnet", "version": 1, "depth": 8, "width": 4}
+
+
+def colour_blobs(count: int, seed: int, num_classes: int = 3) -> dict[str, np.ndarray]:
+    """Class c = a bright square in colour channel c on a dim noisy background."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, count)
+    images = rng.uniform(0.0, 0.3, (count, 32, 32, 3)).astype(np.float32)
+    for index, label in enumerate(labels):
+        images[index, 8:24, 8:24, label] += 0.6
+    return {"x": np.clip(images, 0.0, 1.0), "y": labels.astype(np.int64)}
+
+
+def tiny_model(seed: int = 0):
+    return build_model({**TINY_SPEC, "num_classes": 3}, seed=seed)
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(probs.argmax(axis=1) == labels))
+
+
+# ---- pure helpers ----------------------------------------------------------------------------
+
+
+def test_learning_rate_changes_after_the_scheduled_epoch():
+    schedule = ((80, 1e-4), (120, 1e-5), (160, 1e-6), (180, 5e-7))
+    rates = {epoch: learning_rate_at(epoch, 1e-3, schedule) for epoch in (0, 80, 81, 120, 121, 199)}
+    assert rates == {0: 1e-3, 80: 1e-3, 81: 1e-4, 120: 1e-4, 121: 1e-5, 199: 5e-7}
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"epochs": 1, "batch_size": 8}, "lacks \\['learning_rate'\\]"),
+        ({"epochs": 0, "batch_size": 8, "learning_rate": 1e-3}, "epochs and batch_size"),
+        ({"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "lr_schedule": [[5]]}, "pairs"),
+        (
+            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "lr_schedule": [[5, 1], [2, 1]]},
+            "strictly increasing",
+        ),
+        ({"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": "yes"}, "augment"),
+        (
+            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": {"zoom": 0.1}},
+            "unknown keys",
+        ),
+        (
+            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": {"width_shift": 2}},
+            "fraction",
+        ),
+    ],
+)
+def test_bad_recipes_raise_clear_errors(recipe, message):
+    with pytest.raises(ValueError, match=message):
+        parse_recipe(recipe)
+
+
+def test_recipe_without_augmentation_values_means_none():
+    base = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3}
+    for augment in (None, False, {}, {"width_shift": 0, "horizontal_flip": False}):
+        assert not parse_recipe({**base, "augment": augment}).augmentation.active
+
+
+@pytest.mark.parametrize(
+    ("image_set", "message"),
+    [
+        ({"x": np.zeros((2, 32, 32, 3), np.float32)}, "'x' .* and 'y'"),
+        ({"x": np.zeros((2, 32, 32), np.float32), "y": np.zeros(2, np.int64)}, "float images"),
+        ({"x": np.zeros((2, 32, 32, 3), np.uint8), "y": np.zeros(2, np.int64)}, "float images"),
+        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.zeros(3, np.int64)}, "3 labels"),
+        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.array([0, 3])}, "3 classes"),
+        ({"x": np.zeros((0, 32, 32, 3), np.float32), "y": np.zeros(0, np.int64)}, "empty"),
+    ],
+)
+def test_bad_image_sets_raise_clear_errors(image_set, message):
+    with pytest.raises(ValueError, match=message):
+        check_image_set(image_set, "train", num_classes=3)
+
+
+# ---- data pipeline ---------------------------------------------------------------------------
+
+
+def index_images(count: int) -> np.ndarray:
+    """Image i is constant i / count, so a batch tells which indices it holds."""
+    return np.broadcast_to(
+        (np.arange(count, dtype=np.float32) / count)[:, None, None, None], (count, 4, 4, 1)
+    ).copy()
+
+
+def epoch_indices(dataset, steps: int, count: int) -> list[list[int]]:
+    epochs, current = [], []
+    for step, (images, labels) in enumerate(dataset.as_numpy_iterator()):
+        indices = np.rint(images[:, 0, 0, 0] * count).astype(int)
+        np.testing.assert_array_equal(labels, indices)  # labels travel with their images
+        current += indices.tolist()
+        if (step + 1) % steps == 0:
+            epochs.append(current)
+            current = []
+    return epochs
+
+
+def test_each_epoch_is_a_fresh_permutation_with_a_partial_last_batch():
+    count = 23
+    dataset, steps = make_training_dataset(
+        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 7, Augmentation()
+    )
+    assert steps == 5
+    sizes = [len(labels) for _, labels in dataset.as_numpy_iterator()]
+    assert sizes == [5, 5, 5, 5, 3] * 3
+    epochs = epoch_indices(dataset, steps, count)
+    assert len(epochs) == 3
+    for order in epochs:
+        assert sorted(order) == list(range(count))
+    assert epochs[0] != epochs[1] != epochs[2]
+    again, _ = make_training_dataset(
+        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 7, Augmentation()
+    )
+    other, _ = make_training_dataset(
+        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 8, Augmentation()
+    )
+    assert epoch_indices(again, steps, count) == epochs
+    assert epoch_indices(other, steps, count) != epochs
+
+
+def test_flip_augmentation_mirrors_about_half_of_the_images():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(64, 8, 8, 3)).astype(np.float32)
+    labels = np.arange(64, dtype=np.int64)
+    dataset, _ = make_training_dataset(images, labels, 16, 1, 3, Augmentation(horizontal_flip=True))
+    flipped = 0
+    for batch, batch_labels in dataset.as_numpy_iterator():
+        for image, label in zip(batch, batch_labels, strict=True):
+            mirrored = np.array_equal(image, images[label][:, ::-1])
+            assert mirrored or np.array_equal(image, images[label])
+            flipped += mirrored
+    assert 16 <= flipped <= 48
+
+
+def test_shift_augmentation_translates_by_at_most_the_fraction():
+    width = 32
+    ramp = np.broadcast_to(np.arange(width, dtype=np.float32), (32, width))  # value = column
+    images = np.repeat(ramp[None, :, :, None], 40, axis=0).copy()
+    labels = np.zeros(40, dtype=np.int64)
+    dataset, _ = make_training_dataset(
+        images, labels, 20, 1, 0, Augmentation(width_shift=0.1, height_shift=0.0)
+    )
+    shifts = []
+    for batch, _ in dataset.as_numpy_iterator():
+        # Interior columns (away from the nearest-fill border): a pure horizontal translation.
+        difference = images[: len(batch), :, 8:24, 0] - batch[:, :, 8:24, 0]
+        per_image = difference.mean(axis=(1, 2))
+        np.testing.assert_allclose(
+            difference, np.broadcast_to(per_image[:, None, None], difference.shape), atol=1e-4
+        )
+        shifts += per_image.tolist()
+    shifts = np.abs(shifts)
+    assert shifts.max() <= 0.1 * width + 1e-4
+    assert shifts.max() > 1.0  # shifts happen, not only sub-pixel jitter
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    return colour_blobs(72, seed=1), colour_blobs(45, seed=2)
+
+
+@pytest.fixture(scope="module")
+def trained_with_a_ruinous_last_epoch(blobs):
+    """7 epochs; the last one at a huge learning rate, so an earlier epoch is the best."""
+    train, val = blobs
+    recipe = {
+        "epochs": 7,
+        "batch_size": 8,
+        "learning_rate": 2e-3,
+        "lr_schedule": [[5, 5.0]],
+        "augment": {"width_shift": 0.1, "height_shift": 0.1, "horizontal_flip": True},
+        "log_every_batches": 3,
+    }
+    return train_classifier(tiny_model(), train, val, recipe, seed=0)
+
+
+def test_training_learns_and_restores_the_best_epoch(blobs, trained_with_a_ruinous_last_epoch):
+    _, val = blobs
+    model, history = trained_with_a_ruinous_last_epoch
+    val_accuracy = history["val_accuracy"]
+    assert history["best_epoch"] == int(np.argmax(val_accuracy))
+    assert history["best_val_accuracy"] == pytest.approx(max(val_accuracy))
+    assert max(val_accuracy) >= 0.8  # chance is 1/3
+    assert val_accuracy[-1] < max(val_accuracy)  # the last epoch is not the one kept
+    restored = accuracy(predict_probabilities(model, val["x"], 16), val["y"])
+    assert restored == pytest.approx(max(val_accuracy), abs=1e-6)
+
+
+def test_history_records_the_schedule_and_is_json(trained_with_a_ruinous_last_epoch):
+    model, history = trained_with_a_ruinous_last_epoch
+    assert history["lr"] == [2e-3] * 6 + [5.0]
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(5.0)  # applied, too
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
+        assert len(history[key]) == 7
+    assert history["train_size"] == 72 and history["val_size"] == 45
+    assert json.loads(json.dumps(history)) == history
+
+
+def test_training_logs_one_line_per_epoch_with_eta(blobs, caplog):
+    train, val = blobs
+    recipe = {"epochs": 2, "batch_size": 24, "learning_rate": 1e-3, "log_every_batches": 2}
+    with caplog.at_level(logging.INFO, logger="logifold_kedro.tf_lib"):
+        train_classifier(tiny_model(), train, val, recipe, seed=0)
+    epoch_lines = [r.message for r in caplog.records if "epoch" in r.message and "ETA" in r.message]
+    assert sum("batch" not in line for line in epoch_lines) == 2
+    assert sum("batch 2/3" in line for line in epoch_lines) == 2
+    assert any("val_accuracy=" in line for line in epoch_lines)
+
+
+def test_same_seed_same_run_other_seed_other_run(blobs):
+    train, val = blobs
+    recipe = {
+        "epochs": 2,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
+        "augment": {"width_shift": 0.1, "height_shift": 0.1, "horizontal_flip": True},
+    }
+    runs = []
+    for seed in (3, 3, 4):
+        model, history = train_classifier(tiny_model(seed=0), train, val, recipe, seed=seed)
+        runs.append((model.get_weights(), history["loss"]))
+    (weights_a, loss_a), (weights_b, loss_b), (_, loss_c) = runs
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-6)
+    for a, b in zip(weights_a, weights_b, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(loss_a, loss_c, rtol=1e-6)
+
+
+def test_predict_probabilities_shapes_and_errors(blobs):
+    _, val = blobs
+    model = tiny_model()
+    probs = predict_probabilities(model, val["x"], batch_size=7)
+    assert probs.dtype == np.float32 and probs.shape == (45, 3)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert predict_probabilities(model, val["x"][:0], 8).shape == (0, 3)
+    with pytest.raises(ValueError, match="shape \\(N, H, W, C\\)"):
+        predict_probabilities(model, val["x"][0], 8)
