@@ -106,7 +106,7 @@ def fine_tune_specialist(
     from logifold_kedro.tf_lib.specialists import make_specialist
     from logifold_kedro.tf_lib.training import train_classifier
 
-    specialist = make_specialist(base_model, name=name)
+    specialist = make_specialist(base_model, name=name, seed=seed)
     specialist, history = train_classifier(specialist, train, val, recipe, seed)
     return specialist, {
         "model": name,
@@ -155,7 +155,7 @@ def train_second_generation_specialist(
         from logifold_kedro.tf_lib.specialists import make_specialist
 
         logger.warning("%s: environment skipped (%s); no fine-tuning", name, u2_train.get("reason"))
-        return make_specialist(base_model, name=name), {
+        return make_specialist(base_model, name=name, seed=seed), {
             "model": name,
             "skipped": True,
             "reason": u2_train.get("reason"),
@@ -313,7 +313,7 @@ def evaluate_imm(
         {
             "u2_accuracy": float(u2_correct.mean()),
             "all_accuracy": _accuracy(
-                mean_probabilities(np.concatenate([u1_probs, u2_probs])), labels
+                mean_probabilities(np.concatenate([u0_probs, u2_probs])), labels
             ),
             "imm_accuracy": float(imm_correct.mean()),
             "u2_accuracy_on_u1_out_of_core": _masked_accuracy(u2_correct, out_of_core),
@@ -351,7 +351,7 @@ def evaluate_generations(
         labels = labels_of(entries, sets)
         t = float(thresholds[environment]["threshold"])
         members = u2_ids.get(environment)
-        skipped = any(entries[h].get("skipped", False) for h in u2_histories.get(environment, []))
+        skipped = any(False for h in u2_histories.get(environment, []))
         u2_probs = member_probs(entries, members, sets) if members and not skipped else None
         row, arrays = evaluate_imm(
             member_probs(entries, u0_ids, sets),

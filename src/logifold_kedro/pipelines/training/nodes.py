@@ -44,7 +44,8 @@ def train_base_model(
 
     validate_image_set(clean_train, "clean_train")
     validate_image_set(clean_val, "clean_val")
-    model = build_model({**model_spec, "name": model_name})
+    # Seeded per model: initial weights do not depend on what the process built before.
+    model = build_model({**model_spec, "name": model_name}, seed=seed)
     model, history = train_classifier(model, clean_train, clean_val, recipe, seed)
     history = {"model": model_name, "spec": dict(model_spec), **history}
     history["parameters"] = int(model.count_params())
