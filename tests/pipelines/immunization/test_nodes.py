@@ -358,9 +358,7 @@ def generation_entries(rng: np.random.Generator) -> dict:
 
 def run_generations(entries: dict):
     thresholds = {env: {"threshold": t, "reached": True} for env, t in GEN_THRESHOLDS.items()}
-    return evaluate_generations(
-        thresholds, LAYOUT, U0_IDS, U1_IDS, U2_IDS, U2_HISTORIES, **entries
-    )
+    return evaluate_generations(thresholds, LAYOUT, U0_IDS, U1_IDS, U2_IDS, U2_HISTORIES, **entries)
 
 
 def stack(entries: dict, ids: list[str], sets: list[str]) -> np.ndarray:
@@ -440,8 +438,11 @@ def test_experiment3_and_skipped_environments():
         "reduction",
     ]
     keys = list(zip(experiment3["environment"], experiment3["evaluation"], strict=True))
-    assert keys == [("weak", "test"), ("union", "test"), ("union", "autoattack")] + [
-        ("weak", "autoattack")
+    assert keys == [
+        ("weak", "test"),
+        ("union", "test"),
+        ("union", "autoattack"),
+        ("weak", "autoattack"),
     ]
     np.testing.assert_allclose(
         experiment3["reduction"],
@@ -512,9 +513,7 @@ def test_entropy_core_table_singles_committees_and_families():
             assert 0 < core.sum() < len(core)
             assert got["image_set"] == image_set and got["family"] == SINGLES[model_id]
             assert got["core_coverage"] == pytest.approx(core.mean())
-            assert got["core_accuracy"] == pytest.approx(
-                np.mean(p.argmax(1)[core] == labels[core])
-            )
+            assert got["core_accuracy"] == pytest.approx(np.mean(p.argmax(1)[core] == labels[core]))
             assert got["overall_accuracy"] == pytest.approx(np.mean(p.argmax(1) == labels))
 
     for committee, ids in COMMITTEES.items():
@@ -528,9 +527,7 @@ def test_entropy_core_table_singles_committees_and_families():
             # The fixture tells committee entropy from the entropy of the mean (Jensen: >=).
             assert (own_entropy(probs.mean(0)) <= 0.95).sum() > core.sum()
             predictions = probs.mean(0).argmax(1)
-            assert got["core_accuracy"] == pytest.approx(
-                np.mean(predictions[core] == labels[core])
-            )
+            assert got["core_accuracy"] == pytest.approx(np.mean(predictions[core] == labels[core]))
 
     singles = table[table.kind == "single"]
     for condition in ("clean", "weak"):

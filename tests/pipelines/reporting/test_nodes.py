@@ -255,9 +255,8 @@ def report_inputs(scale: str) -> dict:
         "experiment1": experiment1,
         "experiment2_table": compare_experiment2(experiment2, PUBLISHED),
         "experiment3_table": compare_experiment3(experiment3_frame(), PUBLISHED),
-        "threshold_plots": threshold_figures(details, THRESHOLD_PARAMS),
-        "entropy_plots": entropy_figures(details),
-        "accuracy_plot": accuracy_figure(experiment2),
+        "experiment2": experiment2,
+        "imm_details": details,
     }
 
 

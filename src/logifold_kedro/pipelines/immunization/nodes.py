@@ -313,7 +313,7 @@ def evaluate_imm(
         {
             "u2_accuracy": float(u2_correct.mean()),
             "all_accuracy": _accuracy(
-                mean_probabilities(np.concatenate([u0_probs, u2_probs])), labels
+                mean_probabilities(np.concatenate([u1_probs, u2_probs])), labels
             ),
             "imm_accuracy": float(imm_correct.mean()),
             "u2_accuracy_on_u1_out_of_core": _masked_accuracy(u2_correct, out_of_core),
@@ -351,7 +351,7 @@ def evaluate_generations(
         labels = labels_of(entries, sets)
         t = float(thresholds[environment]["threshold"])
         members = u2_ids.get(environment)
-        skipped = any(False for h in u2_histories.get(environment, []))
+        skipped = any(entries[h].get("skipped", False) for h in u2_histories.get(environment, []))
         u2_probs = member_probs(entries, members, sets) if members and not skipped else None
         row, arrays = evaluate_imm(
             member_probs(entries, u0_ids, sets),
