@@ -61,13 +61,28 @@ def test_package_registry_and_framework_free_node_import_no_framework():
 @pytest.mark.parametrize(
     ("modules", "framework", "forbidden"),
     [
-        (["logifold_kedro.tf_lib.architectures", "logifold_kedro.tf_lib.training",
-          "logifold_kedro.tf_lib.committee", "logifold_kedro.tf_lib.apgd",
-          "logifold_kedro.tf_lib.specialists", "logifold_kedro.tf_lib.setup"],
-         "tensorflow", "torch"),
-        (["logifold_kedro.torch_lib.surrogate", "logifold_kedro.torch_lib.autoattack_adapter",
-          "logifold_kedro.torch_lib.robustbench_compat", "logifold_kedro.torch_lib.setup"],
-         "torch", "tensorflow"),
+        (
+            [
+                "logifold_kedro.tf_lib.architectures",
+                "logifold_kedro.tf_lib.training",
+                "logifold_kedro.tf_lib.committee",
+                "logifold_kedro.tf_lib.apgd",
+                "logifold_kedro.tf_lib.specialists",
+                "logifold_kedro.tf_lib.setup",
+            ],
+            "tensorflow",
+            "torch",
+        ),
+        (
+            [
+                "logifold_kedro.torch_lib.surrogate",
+                "logifold_kedro.torch_lib.autoattack_adapter",
+                "logifold_kedro.torch_lib.robustbench_compat",
+                "logifold_kedro.torch_lib.setup",
+            ],
+            "torch",
+            "tensorflow",
+        ),
     ],
 )
 def test_framework_modules_import_only_their_framework(modules, framework, forbidden):

@@ -13,6 +13,7 @@ the catalog exists, and stops with one clear message naming what is missing and 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import resource
 import sys
@@ -78,12 +79,12 @@ class MissingInputsError(click.ClickException):
 
 
 def _producing_stage(name: str) -> str | None:
-    from kedro.framework.project import pipelines
-
+    """The stage whose pipeline writes `name` (`kedro run --pipelines X` registers X only)."""
     from logifold_kedro.pipeline_registry import STAGES
 
     for stage in STAGES:
-        if stage in pipelines and name in pipelines[stage].all_outputs():
+        module = importlib.import_module(f"logifold_kedro.pipelines.{stage}")
+        if name in module.create_pipeline().all_outputs():
             return stage
     return None
 

@@ -19,10 +19,12 @@ TINY_CONF = Path(__file__).resolve().parents[1] / "conf_tiny"
 
 
 def make_project_copy(root: Path) -> Path:
-    """A runnable project folder: conf (base + tiny), pyproject, demo archive."""
+    """A runnable project folder: conf (base + tiny), pyproject, empty src, demo archive."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     shutil.copy(REPO / ".telemetry", root / ".telemetry")
+    # Kedro's bootstrap wants a source folder; the package itself is the installed one.
+    (root / "src").mkdir()
     shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")
     shutil.copytree(TINY_CONF, root / "conf" / "tiny")
     (root / "conf" / "local").mkdir()

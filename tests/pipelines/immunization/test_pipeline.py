@@ -24,7 +24,9 @@ def test_thresholds_and_tables(immunized):
 
 def test_one_experiment2_row_recomputed_from_stored_probabilities(immunized):
     experiment2 = load(immunized, "experiment2_metrics")
-    row = experiment2[(experiment2.environment == "weak") & (experiment2.evaluation == "test")].iloc[0]
+    row = experiment2[
+        (experiment2.environment == "weak") & (experiment2.evaluation == "test")
+    ].iloc[0]
     thresholds = load(immunized, "thresholds")
     labels = load(immunized, "u0_apgd_weak_test")["y"]
     probs = np.stack(

@@ -17,4 +17,6 @@ def test_report_tables_and_figures(reported):
     assert len(pngs) >= 9
     assert all(p.stat().st_size > 1000 for p in pngs)
     comparison = load(reported, "experiment2_comparison_metrics")
-    assert {"imm_accuracy_ours", "imm_accuracy_published", "imm_accuracy_diff"} <= set(comparison.columns)
+    assert {"imm_accuracy_ours", "imm_accuracy_published", "imm_accuracy_diff"} <= set(
+        comparison.columns
+    )

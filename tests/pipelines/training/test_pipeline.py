@@ -62,7 +62,14 @@ def test_paper_scale_without_the_archive_stops_with_the_missing_file_error(tmp_p
     for path in (REPO / "conf" / "paper").iterdir():
         (project / "conf" / "paper" / path.name).write_text(path.read_text())
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "kedro"), "run", "--env", "paper", "--pipeline", "training"],
+        [
+            str(Path(sys.executable).parent / "kedro"),
+            "run",
+            "--env",
+            "paper",
+            "--pipeline",
+            "training",
+        ],
         cwd=project,
         capture_output=True,
         text=True,
