@@ -187,30 +187,44 @@ def make_training_dataset(
     seed: int,
     augmentation: Augmentation,
 ) -> tuple[tf.data.Dataset, int]:
-    """Batches for all `epochs` (a fresh seeded permutation per epoch) and the batches per epoch.
+    """Batches for all `epochs` (a fresh permutation per epoch) and the batches per epoch.
 
-    The standard tf.data recipe (slices, seeded reshuffle per epoch, batch), then the whole batch
-    is augmented at once.
+    Vectorised like Keras' own array adapter: permute indices, cut them into batches, gather
+    each batch at once; then augment the whole batch.
     """
     count = len(images)
-    steps_per_epoch = math.ceil(count / batch_size)
+    full_batches, remainder = divmod(count, batch_size)
+    steps_per_epoch = full_batches + (1 if remainder else 0)
     seed_value = tf.constant(int(seed), tf.int64)
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((images, labels))
-        .shuffle(count, seed=int(seed), reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .repeat(epochs)
-    )
-    if augmentation.active:
 
-        def augment(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple:
-            batch_images, batch_labels = batch
-            stateless_seed = tf.stack([seed_value, 2 * step])
-            return _augment_batch(batch_images, stateless_seed, augmentation), batch_labels
-
-        dataset = dataset.enumerate().map(
-            augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([seed_value, epoch])
         )
+        batches = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(order[: full_batches * batch_size], [full_batches, batch_size])
+        )
+        if remainder:
+            batches = batches.concatenate(
+                tf.data.Dataset.from_tensors(order[full_batches * batch_size :])
+            )
+        return batches
+
+    indices = tf.data.Dataset.range(epochs).flat_map(epoch_batches).enumerate()
+    data = tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+    def gather(step_and_index: tuple[tf.Tensor, tf.Tensor], arrays: tuple) -> tuple:
+        step, index = step_and_index
+        batch_images = tf.gather(arrays[0], index)
+        if augmentation.active:
+            batch_images = _augment_batch(
+                batch_images, tf.stack([seed_value, 2 * step]), augmentation
+            )
+        return batch_images, tf.gather(arrays[1], index)
+
+    dataset = tf.data.Dataset.zip((indices, data)).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch
 
 
