@@ -7,25 +7,14 @@ They also measure: `TrainingProgressLogger.epoch_seconds` holds the wall time of
 from __future__ import annotations
 
 import logging
-import math
 import time
 from typing import Any
 
 import keras
 
+from logifold_kedro.progress import format_duration
+
 logger = logging.getLogger(__name__)
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as a short human duration: 42s, 3m05s, 2h07m."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _format_logs(logs: dict[str, Any] | None, keys: tuple[str, ...]) -> str:

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from logifold_kedro.progress import format_duration
 from logifold_kedro.torch_lib.robustbench_compat import ALIAS_NAME, ALIAS_TARGET
 from logifold_kedro.torch_lib.setup import resolve_device
 from logifold_kedro.torch_lib.surrogate import (
     check_images,
-    format_duration,
     predict_logits,
     to_nchw_tensor,
     to_nhwc_array,

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from logifold_kedro.progress import format_duration
 from logifold_kedro.torch_lib.robustbench_compat import ensure_autoattack_module
 from logifold_kedro.torch_lib.setup import resolve_device
 
@@ -64,18 +65,6 @@ OBTAIN_STANDARD_HINT = (
     "dataset='cifar10', threat_model='L2', model_dir='data/01_raw/robustbench')\"\n"
     "then copy the downloaded file to the path above."
 )
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as a short human duration: 42s, 3m05s, 2h07m."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def to_nchw_tensor(x_nhwc: np.ndarray) -> torch.Tensor:
