@@ -19,7 +19,7 @@ import pandas as pd
 
 from logifold_kedro.data.splits import stratified_split
 from logifold_kedro.data.validation import validate_image_set
-from logifold_kedro.logifold.core import core_metrics
+from logifold_kedro.logifold.core import accuracy, core_metrics
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
 from logifold_kedro.logifold.routing import imm_route, total_entropy
 from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
@@ -250,14 +250,6 @@ def select_second_generation_data(
 
 
 # --- evaluation (framework-free) ---------------------------------------------------------------
-def _accuracy(probs_mean: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(probs_mean.argmax(axis=1) == labels))
-
-
-def _masked_accuracy(correct: np.ndarray, mask: np.ndarray) -> float:
-    return float(correct[mask].mean()) if mask.any() else float("nan")
-
-
 def evaluate_imm(
     u0_probs: np.ndarray,
     u1_probs: np.ndarray,
@@ -277,7 +269,7 @@ def evaluate_imm(
     row = {
         "n": int(len(labels)),
         "threshold": float(t),
-        "u0_accuracy": _accuracy(mean_probabilities(u0_probs), labels),
+        "u0_accuracy": accuracy(mean_probabilities(u0_probs).argmax(axis=1) == labels),
         "u1_accuracy": float(u1_correct.mean()),
         "u1_core_accuracy": u1_core["core_accuracy"],
         "u1_core_coverage": u1_core["core_coverage"],
@@ -312,17 +304,17 @@ def evaluate_imm(
     row.update(
         {
             "u2_accuracy": float(u2_correct.mean()),
-            "all_accuracy": _accuracy(
-                mean_probabilities(np.concatenate([u1_probs, u2_probs])), labels
+            "all_accuracy": accuracy(
+                mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
             ),
             "imm_accuracy": float(imm_correct.mean()),
-            "u2_accuracy_on_u1_out_of_core": _masked_accuracy(u2_correct, out_of_core),
+            "u2_accuracy_on_u1_out_of_core": accuracy(u2_correct[out_of_core]),
             "u2_core_coverage_in_u1_out_of_core": (
                 float(u2_core_within.sum() / out_of_core.sum())
                 if out_of_core.any()
                 else float("nan")
             ),
-            "u2_core_accuracy_in_u1_out_of_core": _masked_accuracy(u2_correct, u2_core_within),
+            "u2_core_accuracy_in_u1_out_of_core": accuracy(u2_correct[u2_core_within]),
             "imm_total_entropy": totals["imm_total"],
         }
     )

@@ -13,6 +13,7 @@ import pandas as pd
 
 from logifold_kedro.data.splits import split_cifar10
 from logifold_kedro.data.validation import validate_image_set
+from logifold_kedro.logifold.core import accuracy
 
 
 def make_splits(
@@ -52,10 +53,6 @@ def train_base_model(
     return model, history
 
 
-def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, axis=1) == labels))
-
-
 def summarise_training(
     clean_val: dict[str, Any], clean_test: dict[str, Any], *per_model: dict[str, Any]
 ) -> pd.DataFrame:
@@ -76,8 +73,8 @@ def summarise_training(
                 "parameters": history.get("parameters"),
                 "epochs": len(history.get("val_accuracy", [])),
                 "best_epoch": history.get("best_epoch"),
-                "val_accuracy": accuracy(val_probs["probs"], clean_val["y"]),
-                "test_accuracy": accuracy(test_probs["probs"], clean_test["y"]),
+                "val_accuracy": accuracy(val_probs["probs"].argmax(axis=1) == clean_val["y"]),
+                "test_accuracy": accuracy(test_probs["probs"].argmax(axis=1) == clean_test["y"]),
                 "train_seconds": float(np.sum(history.get("seconds", [0.0]))),
             }
         )
