@@ -56,6 +56,7 @@ from typing import IO, Any
 import numpy as np
 from kedro.io.core import DatasetError
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.data.validation import validate_image_set
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,6 @@ RANGE_TOLERANCE = 1e-5
 # storage, at most sqrt(3072) * 0.5 / 255 ~ 0.11) of the clean image at the same index;
 # unrelated CIFAR-10 images are L2 5-30 apart.
 ALIGNMENT_SLACK = 0.25
-NORM_CHUNK = 2048  # images per chunk when computing perturbation norms (bounded memory)
 
 STATUS_IMPORTED = "imported"
 STATUS_WOULD_IMPORT = "would import"
@@ -348,16 +348,6 @@ def to_labels(y: Any, count: int) -> tuple[np.ndarray, list[str]]:
     return y, notes
 
 
-def perturbation_norms(x_adv: np.ndarray, x_clean: np.ndarray) -> np.ndarray:
-    """Per-image L2 norm ``||x_adv - x_clean||_2`` (float64), in chunks to bound memory."""
-    norms = np.empty(len(x_adv), dtype=np.float64)
-    for start in range(0, len(x_adv), NORM_CHUNK):
-        stop = start + NORM_CHUNK
-        delta = x_adv[start:stop].astype(np.float64) - x_clean[start:stop].astype(np.float64)
-        norms[start:stop] = np.sqrt(np.sum(delta.reshape(len(delta), -1) ** 2, axis=1))
-    return norms
-
-
 def alignment(
     x_adv: np.ndarray, clean: Mapping[str, Any] | None, eps: float, prefix: bool = False
 ) -> tuple[dict[str, Any] | None, str]:
@@ -373,7 +363,7 @@ def alignment(
     count, clean_count = len(x_adv), len(clean["x"])
     if count > clean_count or (count < clean_count and not prefix):
         return None, f"the clean set has {clean_count} images, this one {count}"
-    norms = perturbation_norms(x_adv, clean["x"][:count])
+    norms = perturbation_norms(clean["x"][:count], x_adv)
     if norms.max() > eps + ALIGNMENT_SLACK:
         return None, (
             f"the images are not perturbations of the clean set at the same index (L2 distance "

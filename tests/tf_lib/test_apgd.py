@@ -16,6 +16,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.tf_lib.apgd import (  # noqa: E402
     FusedCommitteeClassifier,
     TensorFlowV2Classifier,  # ART's own class (imported there without loading torch)
@@ -24,7 +25,6 @@ from logifold_kedro.tf_lib.apgd import (  # noqa: E402
     build_apgd,
     check_apgd_setting,
     generate_in_batches,
-    l2_perturbation_norms,
     project_into_l2_ball,
     with_pass_counter,
 )
@@ -90,7 +90,7 @@ def test_adversarial_images_stay_in_l2_ball_and_pixel_range(attacked, data, name
     assert x_adv.shape == images.shape
     assert x_adv.dtype == np.float32
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
-    norms = l2_perturbation_norms(images, x_adv)
+    norms = perturbation_norms(images, x_adv)
     assert norms.max() <= setting["eps"] + 1e-4
     assert norms.mean() > 0.5 * setting["eps"], "the attack should move the images"
 
@@ -217,10 +217,10 @@ def test_project_into_l2_ball_pulls_back_outliers_and_logs(caplog):
     delta = rng.standard_normal(x.shape).astype(np.float32)
     delta /= np.sqrt((delta.reshape(4, -1) ** 2).sum(axis=1)).reshape(4, 1, 1, 1)
     x_adv = np.clip(x + delta * np.array([0.3, 0.5, 0.6, 2.0]).reshape(4, 1, 1, 1), 0, 1)
-    norms_before = l2_perturbation_norms(x, x_adv)
+    norms_before = perturbation_norms(x, x_adv)
     with caplog.at_level(logging.WARNING, logger="logifold_kedro.tf_lib.apgd"):
         projected = project_into_l2_ball(x, x_adv, eps=0.5)
-    norms = l2_perturbation_norms(x, projected)
+    norms = perturbation_norms(x, projected)
     assert norms.max() <= 0.5 + 1e-6
     np.testing.assert_array_equal(projected[:2], x_adv[:2].astype(np.float32))
     assert (norms_before[2:] > 0.5).all() and (norms[2:] > 0.49).all()

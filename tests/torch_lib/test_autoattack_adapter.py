@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.torch_lib.autoattack_adapter import (
     accuracy,
     autoattack_class,
     l2_perturbation_stats,
-    perturbation_norms,
     project_to_ball,
     run_autoattack,
 )

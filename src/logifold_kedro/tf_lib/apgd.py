@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.tf_lib.progress import format_duration
 
 logger = logging.getLogger(__name__)
@@ -491,12 +492,6 @@ def generate_in_batches(
     return x_adv
 
 
-def l2_perturbation_norms(x: np.ndarray, x_adv: np.ndarray) -> np.ndarray:
-    """Per-image ``||x_adv - x||_2`` in float64, shape (N,)."""
-    delta = x_adv.astype(np.float64) - x.astype(np.float64)
-    return np.sqrt(np.sum(delta.reshape(delta.shape[0], -1) ** 2, axis=1))
-
-
 def project_into_l2_ball(x: np.ndarray, x_adv: np.ndarray, eps: float) -> np.ndarray:
     """``x_adv`` with every image in [0, 1] and in the L2 ball of radius ``eps`` around ``x``.
 
@@ -505,7 +500,7 @@ def project_into_l2_ball(x: np.ndarray, x_adv: np.ndarray, eps: float) -> np.nda
     pixels towards ``x`` in [0, 1], so the norm stays inside); each correction is logged.
     """
     x_adv = np.clip(x_adv, 0.0, 1.0).astype(np.float32)
-    norms = l2_perturbation_norms(x, x_adv)
+    norms = perturbation_norms(x, x_adv)
     over = np.flatnonzero(norms > eps + _PROJECTION_SLACK)
     if over.size:
         scale = (eps * (1.0 - _PROJECTION_SLACK) / norms[over]).reshape((-1,) + (1,) * (x.ndim - 1))
@@ -520,7 +515,7 @@ def project_into_l2_ball(x: np.ndarray, x_adv: np.ndarray, eps: float) -> np.nda
             norms[over].max(),
             norms[over].max() - eps,
         )
-    worst = float(l2_perturbation_norms(x, x_adv).max(initial=0.0))
+    worst = float(perturbation_norms(x, x_adv).max(initial=0.0))
     if worst > eps + L2_TOLERANCE:
         raise RuntimeError(f"L2 projection failed: a perturbation of {worst:.6g} > eps {eps}.")
     return x_adv
@@ -623,7 +618,7 @@ def attack_summary(
     clean_pred = clean_probs.argmax(axis=1)
     adv_pred = adv_probs.argmax(axis=1)
     clean_correct = clean_pred == labels
-    norms = l2_perturbation_norms(np.asarray(x), np.asarray(x_adv))
+    norms = perturbation_norms(np.asarray(x), np.asarray(x_adv))
     return {
         "n_images": int(n_images),
         "clean_accuracy": float(clean_correct.mean()),

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.progress import format_duration
 from logifold_kedro.torch_lib.robustbench_compat import ALIAS_NAME, ALIAS_TARGET
 from logifold_kedro.torch_lib.setup import resolve_device
@@ -150,13 +151,6 @@ def _frozen_eval(model: nn.Module, device: str) -> Iterator[nn.Module]:
         for parameter, flag in zip(model.parameters(), flags, strict=True):
             parameter.requires_grad_(flag)
         model.train(was_training)
-
-
-def perturbation_norms(x: np.ndarray, x_adv: np.ndarray, norm: str = "L2") -> np.ndarray:
-    """Per-image ``||x_adv - x||_p`` in float64 (p = 2, inf or 1 for L2, Linf, L1)."""
-    delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
-    order = {"L2": 2, "Linf": np.inf, "L1": 1}[norm]
-    return np.linalg.norm(delta, ord=order, axis=1)
 
 
 def _shrink_into_ball(

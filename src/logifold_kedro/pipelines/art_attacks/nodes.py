@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.entropy import mean_probabilities
 
@@ -30,7 +31,7 @@ def apgd_against_committee(
     Returns the adversarial image set with the true labels of `clean_set` and, beside the arrays,
     the attack's settings, seed, target and perturbation statistics.
     """
-    from logifold_kedro.tf_lib.apgd import apgd_attack, l2_perturbation_norms
+    from logifold_kedro.tf_lib.apgd import apgd_attack
     from logifold_kedro.tf_lib.committee import build_committee
 
     validate_image_set(clean_set, clean_set.get("name", "clean set"))
@@ -38,7 +39,7 @@ def apgd_against_committee(
         raise ValueError(f"no members given for the APGD target {target!r}")
     model = members[0] if len(members) == 1 else build_committee(list(members), name=target)
     x_adv = apgd_attack(model, clean_set["x"], setting, seed)
-    norms = l2_perturbation_norms(clean_set["x"], x_adv)
+    norms = perturbation_norms(clean_set["x"], x_adv)
     return {
         "x": x_adv.astype(np.float32),
         "y": clean_set["y"].astype(np.int64),
