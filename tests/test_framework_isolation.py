@@ -3,37 +3,18 @@ the registry and framework-free nodes import neither (each check in a fresh inte
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.fresh_interpreter import run_fresh
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def loaded_frameworks(code: str) -> dict[str, bool]:
     """Run `code` in a fresh interpreter and report which frameworks ended up imported."""
-    probe = textwrap.dedent(code) + textwrap.dedent(
-        """
-        import json, sys
-        print("FRAMEWORKS=" + json.dumps(
-            {name: name in sys.modules for name in ("tensorflow", "keras", "torch")}))
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = [ln for ln in result.stdout.splitlines() if ln.startswith("FRAMEWORKS=")][-1]
-    return json.loads(line.removeprefix("FRAMEWORKS="))
+    return run_fresh(code, REPO)[1]
 
 
 def test_package_registry_and_framework_free_node_import_no_framework():

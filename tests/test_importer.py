@@ -9,7 +9,6 @@ import json
 import stat
 import subprocess
 import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from logifold_kedro.importer import (
     to_nhwc_unit_float,
     unsafe_member_reason,
 )
+from tests.fresh_interpreter import run_fresh
 from tests.pipelines.conftest import load, make_project_copy, run_stage
 
 U0 = [
@@ -480,27 +480,14 @@ def test_unsafe_members_and_bad_artifacts_are_refused(
 def test_dry_run_writes_nothing_and_loads_no_framework(project, release, first_import):
     before = data_files(project)
     args = [str(release["models"]), str(release["adversarial"]), "--dry-run", "--env", "tiny"]
-    probe = textwrap.dedent(
-        f"""
-        import sys
+    code = f"""
         from logifold_kedro.importer import main
-        code = main({args!r})
-        print("FRAMEWORKS", "tensorflow" in sys.modules, "keras" in sys.modules,
-              "torch" in sys.modules)
-        sys.exit(code)
+        print("EXIT", main({args!r}))
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )
-    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "would import" in result.stdout and "dry run, nothing written" in result.stdout
-    assert "FRAMEWORKS False False False" in result.stdout
+    out, loaded = run_fresh(code, project, timeout=120)
+    assert "EXIT 0" in out, out
+    assert "would import" in out and "dry run, nothing written" in out
+    assert not any(loaded.values()), loaded
     assert data_files(project) == before
 
 

@@ -4,9 +4,6 @@ known (hand-checked entropies and accuracies) or recomputed with the math module
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +25,7 @@ from logifold_kedro.pipelines.immunization.nodes import (
     split_for_training,
 )
 from logifold_kedro.pipelines.naming import probs_entry
+from tests.fresh_interpreter import run_fresh
 
 REPO = Path(__file__).resolve().parents[3]
 C = 10  # classes; entropies are in base 10
@@ -544,21 +542,9 @@ def test_entropy_core_table_singles_committees_and_families():
 
 # --- framework isolation -------------------------------------------------------------------------
 def test_node_modules_import_no_framework():
-    probe = textwrap.dedent(
-        """
-        import json, sys
+    code = """
         import logifold_kedro.pipelines.immunization.nodes
         import logifold_kedro.pipelines.reporting.nodes
-        print(json.dumps([m for m in ("tensorflow", "keras", "torch") if m in sys.modules]))
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"KEDRO_DISABLE_TELEMETRY": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    _, loaded = run_fresh(code, REPO, timeout=120)
+    assert not any(loaded.values()), loaded
