@@ -103,6 +103,19 @@ def test_same_seed_gives_same_arrays(committee, data, attacked):
     assert not np.array_equal(other_seed, attacked["weak"])
 
 
+def test_attacks_on_one_model_trace_its_passes_once(committee, data):
+    """A run attacks one committee object for several splits and settings: the compiled passes
+    (a few seconds of tracing each time at demo scale) are built once and reused."""
+    images, _ = data
+    first = FusedCommitteeClassifier(committee, nb_classes=10)
+    second = FusedCommitteeClassifier(committee, nb_classes=10, batch_size=16, max_iter=10)
+    assert second._fused_forward_backward is first._fused_forward_backward
+    traces = first._fused_forward_backward.experimental_get_tracing_count()
+    apgd_attack(committee, images[:8], WEAK, seed=1)
+    apgd_attack(committee, images[:5], STRONG, seed=1)
+    assert first._fused_forward_backward.experimental_get_tracing_count() == max(traces, 1)
+
+
 def test_attacks_lower_accuracy_and_strong_hurts_more(committee, data, attacked):
     images, labels = data
     clean_probs = committee.predict(images, verbose=0)

@@ -126,3 +126,15 @@ def test_member_probabilities_rejects_wrong_inputs(members, images):
         committee_member_probabilities(members, images, batch_size=0)
     empty = committee_member_probabilities(members, images[:0], batch_size=4)
     assert empty.shape == (3, 0, 10)
+
+
+def test_the_same_members_and_name_give_the_same_committee_object(members, images):
+    committee = build_committee(members, name="u_again")
+    assert build_committee(list(members), name="u_again") is committee
+    assert build_committee(members, name="u_other") is not committee
+    others = [tiny_member(f"member_{k}", seed=k) for k in range(3)]  # equal weights, new objects
+    fresh = build_committee(others, name="u_again")
+    assert fresh is not committee
+    np.testing.assert_allclose(
+        fresh.predict(images, verbose=0), committee.predict(images, verbose=0), atol=1e-6
+    )

@@ -39,9 +39,10 @@ import math
 import sys
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
@@ -147,6 +148,55 @@ def _row_digests(rows: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
 
 
+class _CompiledPasses(NamedTuple):
+    model: keras.Model  # kept so that its id (the cache key) is not reused by another object
+    forward: Any
+    forward_backward: Any
+    loss_from_probs: Any
+
+
+# Compiled passes per model object, most recently used last. Tracing a committee's passes costs a
+# few seconds; a run attacks the same committee object (`committee.build_committee` returns the
+# one it built before) for several splits and settings, so the traces are reused.
+_COMPILED: OrderedDict[tuple[int, tuple[int, ...], int], _CompiledPasses] = OrderedDict()
+_MAX_COMPILED = 16
+
+
+def _compiled_passes(
+    model: keras.Model, input_shape: tuple[int, ...], nb_classes: int
+) -> _CompiledPasses:
+    """The model's forward, fused forward+backward and loss functions, traced once per model."""
+    key = (id(model), input_shape, nb_classes)
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key]
+    x_spec = tf.TensorSpec((None, *input_shape), tf.float32)
+    y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
+
+    # Fixed signatures with an open batch dimension: each function is traced once.
+    @tf.function(input_signature=[x_spec])
+    def forward(x):
+        return model(x, training=False)
+
+    @tf.function(input_signature=[x_spec, y_spec])
+    def forward_backward(x, labels):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            probs = model(x, training=False)
+            losses = _cross_entropy_on_probabilities(labels, probs)
+        # d(sum of losses)/dx: row i is d loss_i / d x_i (images are independent).
+        return probs, losses, tape.gradient(losses, x)
+
+    @tf.function(input_signature=[y_spec, tf.TensorSpec((None, nb_classes), tf.float32)])
+    def loss_from_probs(labels, probs):
+        return _cross_entropy_on_probabilities(labels, probs)
+
+    _COMPILED[key] = _CompiledPasses(model, forward, forward_backward, loss_from_probs)
+    while len(_COMPILED) > _MAX_COMPILED:
+        _COMPILED.popitem(last=False)
+    return _COMPILED[key]
+
+
 class FusedCommitteeClassifier(TensorFlowV2Classifier):
     """ART classifier for a Keras softmax model that evaluates each input once under APGD.
 
@@ -204,30 +254,10 @@ class FusedCommitteeClassifier(TensorFlowV2Classifier):
         self.backward_rows = 0
         self.cached_rows = 0
 
-        x_spec = tf.TensorSpec((None, *self._input_shape), tf.float32)
-        y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
-
-        # Fixed signatures with an open batch dimension: each function is traced once.
-        @tf.function(input_signature=[x_spec])
-        def forward(x):
-            return model(x, training=False)
-
-        @tf.function(input_signature=[x_spec, y_spec])
-        def forward_backward(x, labels):
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(x)
-                probs = model(x, training=False)
-                losses = _cross_entropy_on_probabilities(labels, probs)
-            # d(sum of losses)/dx: row i is d loss_i / d x_i (images are independent).
-            return probs, losses, tape.gradient(losses, x)
-
-        @tf.function(input_signature=[y_spec, tf.TensorSpec((None, nb_classes), tf.float32)])
-        def loss_from_probs(labels, probs):
-            return _cross_entropy_on_probabilities(labels, probs)
-
-        self._fused_forward = forward
-        self._fused_forward_backward = forward_backward
-        self._loss_from_probs = loss_from_probs
+        passes = _compiled_passes(model, tuple(self._input_shape), nb_classes)
+        self._fused_forward = passes.forward
+        self._fused_forward_backward = passes.forward_backward
+        self._loss_from_probs = passes.loss_from_probs
 
     # -- cache ---------------------------------------------------------------------------------
     def clear_cache(self) -> None:

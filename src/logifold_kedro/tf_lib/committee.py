@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import keras
@@ -78,14 +79,37 @@ def _check_members(members: Sequence[keras.Model]) -> tuple[tuple[int, ...], int
     return input_shapes.pop(), output_shapes.pop()[0]
 
 
+# Committees built in this process, by name and member objects, most recently used last. The
+# members are kept, so their ids (part of the key) cannot be reused by other objects.
+_BUILT: OrderedDict[tuple[str, tuple[int, ...]], tuple[list[keras.Model], keras.Model]] = (
+    OrderedDict()
+)
+_MAX_BUILT = 16
+
+
 def build_committee(members: Sequence[keras.Model], name: str) -> keras.Model:
     """One functional Keras model: the members' mean softmax, clipped to [1e-12, 1].
 
     ``committee(x) = clip((1/K) sum_k P_k(x), 1e-12, 1)``; the members are called as layers, so
     their weights are shared with this model (not copied). Members must have unique names, one
     input shape and softmax outputs of one width C.
+
+    The same name and member objects give the same committee object as before, so whatever was
+    compiled for it (the APGD passes) is reused by later nodes attacking it.
     """
     members = list(members)
+    key = (name, tuple(id(member) for member in members))
+    if key in _BUILT:
+        _BUILT.move_to_end(key)
+        return _BUILT[key][1]
+    committee = _new_committee(members, name)
+    _BUILT[key] = (members, committee)
+    while len(_BUILT) > _MAX_BUILT:
+        _BUILT.popitem(last=False)
+    return committee
+
+
+def _new_committee(members: list[keras.Model], name: str) -> keras.Model:
     input_shape, _ = _check_members(members)
     inputs = keras.Input(shape=input_shape, name=f"{name}_input")
     member_outputs = [member(inputs) for member in members]
