@@ -336,7 +336,7 @@ def test_catalog_loads_the_imported_image_sets(project, release, first_import):
 def test_models_are_copied_into_the_versioned_layout_with_one_version(
     project, release, first_import
 ):
-    models = project / "data" / "06_models" / "tiny"
+    models = project / "data" / "06_models" / "tiny" / "seed42"
     folders = {
         "u0": U0,
         "sps": RESNETS,
@@ -355,7 +355,7 @@ def test_models_are_copied_into_the_versioned_layout_with_one_version(
             assert json.loads(copied.read("config.json"))["name"] == expected
             history = load(project, f"history__{committee}__{member}")
             assert history["imported"] is True and history["skipped"] is False
-    adversarial = project / "data" / "07_model_output" / "tiny" / "adversarial"
+    adversarial = project / "data" / "07_model_output" / "tiny" / "seed42" / "adversarial"
     all_versions |= {v for f in adversarial.iterdir() for v in versions(f)}
     assert len(all_versions) == 1  # one version timestamp for the whole import
     assert not (models / "u2_union" / "vgg11_raw.keras").exists()
@@ -407,8 +407,8 @@ def test_second_import_adds_a_version_and_leaves_the_first_untouched(
                 "autoattack_torch/y_test.npy": npy_bytes(clean_test["y"][:10]),
             },
         )
-    weak_file = project / "data/07_model_output/tiny/adversarial/u0_apgd_weak_test.npz"
-    model_folder = project / "data/06_models/tiny/u0/resnet_v1_d20.keras"
+    weak_file = project / "data/07_model_output/tiny/seed42/adversarial/u0_apgd_weak_test.npz"
+    model_folder = project / "data/06_models/tiny/seed42/u0/resnet_v1_d20.keras"
     (first,) = versions(weak_file)
     before = digest(weak_file / first / "u0_apgd_weak_test.npz")
     first_model = digest(model_folder / first / "resnet_v1_d20.keras")

@@ -5,7 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from logifold_kedro.logifold import bootstrap_accuracy, bootstrap_ci, family_summary
+from logifold_kedro.logifold import (
+    bootstrap_accuracy,
+    bootstrap_ci,
+    bootstrap_thresholds,
+    core_ratios,
+    family_summary,
+    replicate_columns,
+    resampled_ratios,
+    select_threshold,
+)
 
 
 def _correct(n_samples, accuracy, seed):
@@ -116,3 +125,109 @@ def test_family_summary_means_and_population_stds():
 def test_family_summary_requires_a_family_for_every_model():
     with pytest.raises(ValueError, match="no family given"):
         family_summary({"resnet_a": 0.8, "mystery": 0.3}, {"resnet_a": "resnet"})
+
+
+# --- paired ratio replicates (every accuracy and coverage of the experiments) ------------------
+def _core_fixture(n_samples, seed):
+    rng = np.random.default_rng(seed)
+    correct = rng.random(n_samples) < 0.7
+    core = rng.random(n_samples) < 0.5
+    return correct, core
+
+
+def _bounds(n_samples, seed=0, data_seed=3, n_resamples=500):
+    correct, core = _core_fixture(n_samples, data_seed)
+    replicates = resampled_ratios(core_ratios(correct, core), n_resamples=n_resamples, seed=seed)
+    return correct, core, replicate_columns(replicates, 0.95)
+
+
+def test_ratio_intervals_contain_each_point_estimate():
+    correct, core, bounds = _bounds(400)
+    estimates = {
+        "overall_accuracy": correct.mean(),
+        "core_coverage": core.mean(),
+        "core_accuracy": correct[core].mean(),
+        "out_of_core_accuracy": correct[~core].mean(),
+    }
+    for name, estimate in estimates.items():
+        assert bounds[f"{name}_low"] <= estimate <= bounds[f"{name}_high"], name
+        assert bounds[f"{name}_low"] < bounds[f"{name}_high"], name
+
+
+def test_ratio_intervals_shrink_with_more_samples():
+    _, _, small = _bounds(100)
+    _, _, large = _bounds(10_000)
+    for name in ("overall_accuracy", "core_accuracy"):
+        width_small = small[f"{name}_high"] - small[f"{name}_low"]
+        width_large = large[f"{name}_high"] - large[f"{name}_low"]
+        assert width_large < 0.3 * width_small, name
+
+
+def test_ratio_replicates_are_reproducible_with_the_seed_and_paired():
+    correct, core = _core_fixture(300, 5)
+    ratios = core_ratios(correct, core)
+    first = resampled_ratios(ratios, n_resamples=50, seed=11)
+    again = resampled_ratios(ratios, n_resamples=50, seed=11)
+    other = resampled_ratios(ratios, n_resamples=50, seed=12)
+    for name in ratios:
+        np.testing.assert_array_equal(first[name], again[name])
+    assert not np.array_equal(first["core_accuracy"], other["core_accuracy"])
+    # Paired: coverage * core accuracy + (1 - coverage) * out-of-core accuracy is the accuracy
+    # of the same resample.
+    recombined = (
+        first["core_coverage"] * first["core_accuracy"]
+        + (1 - first["core_coverage"]) * first["out_of_core_accuracy"]
+    )
+    np.testing.assert_allclose(recombined, first["overall_accuracy"])
+
+
+def test_ratio_replicates_match_a_direct_resampling_in_distribution():
+    correct, core = _core_fixture(200, 9)
+    replicates = resampled_ratios(core_ratios(correct, core), n_resamples=4000, seed=1)
+    rng = np.random.default_rng(2)
+    direct = []
+    for _ in range(4000):
+        idx = rng.integers(0, 200, 200)
+        direct.append(correct[idx][core[idx]].mean())
+    assert np.mean(replicates["core_accuracy"]) == pytest.approx(np.mean(direct), abs=0.005)
+    assert np.std(replicates["core_accuracy"]) == pytest.approx(np.std(direct), rel=0.1)
+
+
+def test_ratio_with_an_empty_denominator_gives_nan_bounds():
+    correct = np.array([True, False, True])
+    never = np.zeros(3, dtype=bool)
+    replicates = resampled_ratios({"empty_core": (correct & never, never)}, n_resamples=20)
+    assert np.isnan(replicates["empty_core"]).all()
+    bounds = replicate_columns(replicates, 0.95)
+    assert math.isnan(bounds["empty_core_low"]) and math.isnan(bounds["empty_core_high"])
+
+
+def test_resampled_ratios_rejects_bad_input():
+    with pytest.raises(ValueError, match="same N samples"):
+        resampled_ratios({"a": (np.ones(3), np.ones(3)), "b": (np.ones(4), np.ones(4))})
+    with pytest.raises(ValueError, match="1-D of one length"):
+        resampled_ratios({"a": (np.ones(3), np.ones(4))})
+    with pytest.raises(ValueError, match="empty"):
+        resampled_ratios({"a": (np.ones(0), np.ones(0))})
+    with pytest.raises(ValueError, match="n_resamples"):
+        resampled_ratios({"a": (np.ones(3), np.ones(3))}, n_resamples=0)
+
+
+# --- the threshold's bootstrap distribution ----------------------------------------------------
+def test_threshold_distribution_centres_on_the_selection_and_is_reproducible():
+    rng = np.random.default_rng(0)
+    n_samples = 2000
+    entropy = rng.random(n_samples)
+    labels = rng.integers(0, 10, n_samples)
+    # Right with probability 1 - entropy: the core accuracy falls as t rises.
+    predictions = np.where(rng.random(n_samples) < 1 - entropy, labels, (labels + 1) % 10)
+    scan = {"target": 0.8, "start": 1.0, "stop": 0.02, "step": 0.01, "min_core": 10}
+    chosen = select_threshold(entropy, predictions, labels, **scan).threshold
+    thresholds = bootstrap_thresholds(entropy, predictions, labels, 100, seed=4, **scan)
+    assert thresholds.shape == (100,)
+    low, high = np.quantile(thresholds, [0.025, 0.975])
+    assert low <= chosen <= high
+    assert high - low < 0.2
+    np.testing.assert_array_equal(
+        thresholds, bootstrap_thresholds(entropy, predictions, labels, 100, seed=4, **scan)
+    )

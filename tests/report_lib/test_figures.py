@@ -6,7 +6,12 @@ import pytest
 from matplotlib.figure import Figure
 
 from logifold_kedro.logifold import threshold_curve, threshold_grid
-from logifold_kedro.report_lib import entropy_histogram, grouped_accuracy_bars, threshold_figure
+from logifold_kedro.report_lib import (
+    entropy_histogram,
+    grouped_accuracy_bars,
+    threshold_distribution_figure,
+    threshold_figure,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -83,3 +88,21 @@ def test_grouped_accuracy_bars_draws_one_bar_per_cell(tmp_path):
         grouped_accuracy_bars(pd.DataFrame({"U0": ["high"]}))
     with pytest.raises(ValueError, match="non-empty"):
         grouped_accuracy_bars(pd.DataFrame())
+
+
+def test_threshold_distribution_figure_one_panel_per_environment(tmp_path):
+    rng = np.random.default_rng(1)
+    distribution = pd.concat(
+        [
+            pd.DataFrame({"environment": env, "threshold": rng.normal(t, 0.05, 100), "selected": t})
+            for env, t in {"clean": 1.5, "weak": 0.9}.items()
+        ]
+    )
+    figure = threshold_distribution_figure(distribution, 0.9)
+    assert [ax.get_title() for ax in figure.axes] == ["clean", "weak"]
+    for ax, t in zip(figure.axes, (1.5, 0.9), strict=True):
+        assert sum(patch.get_height() for patch in ax.patches if patch.get_height() > 0) >= 100
+        assert any(np.allclose(line.get_xdata(), t) for line in ax.get_lines())
+    _saved_png(figure, tmp_path / "distribution.png")
+    with pytest.raises(ValueError, match="selected"):
+        threshold_distribution_figure(distribution.drop(columns=["selected"]))

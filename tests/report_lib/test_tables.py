@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from logifold_kedro.report_lib import compare_with_published, to_markdown
+from logifold_kedro.report_lib import compare_with_published, to_markdown, with_intervals
 
 
 def _ours():
@@ -103,3 +103,57 @@ def test_markdown_options():
         to_markdown(df, floatfmt="%d")
     with pytest.raises(ValueError, match="no columns"):
         to_markdown(pd.DataFrame())
+
+
+def test_our_intervals_travel_beside_our_values():
+    ours = _ours().assign(accuracy_low=[0.7, 0.85, 0.6], accuracy_high=[0.9, 0.95, np.nan])
+    table = compare_with_published(ours, _published(), ["environment", "model"], ["accuracy"])
+    assert list(table.columns) == [
+        "environment",
+        "model",
+        "accuracy_ours",
+        "accuracy_ours_low",
+        "accuracy_ours_high",
+        "accuracy_published",
+        "accuracy_diff",
+    ]
+    assert table["accuracy_ours_low"].tolist() == [0.7, 0.85, 0.6]
+
+
+def test_intervals_fold_into_one_readable_column():
+    table = pd.DataFrame(
+        {
+            "environment": ["union", "clean"],
+            "acc": [0.8, 0.7],
+            "acc_low": [0.75, np.nan],
+            "acc_high": [0.85, 0.72],
+            "n": [10, 20],
+        }
+    )
+    folded = with_intervals(table, ".2f")
+    assert list(folded.columns) == ["environment", "acc", "n"]
+    assert folded["acc"].tolist() == ["0.80 [0.75, 0.85]", "0.70"]  # half an interval: none
+    text = to_markdown(table, floatfmt=".2f")
+    assert "0.80 [0.75, 0.85]" in text and "acc_low" not in text
+    assert "acc_low" in to_markdown(table, intervals=False)
+    table.loc[0, "acc"] = np.nan
+    assert with_intervals(table)["acc"].tolist()[0].startswith("- [")
+
+
+def test_across_seeds_mean_std_and_missing_rows():
+    from logifold_kedro.report_lib import across_seeds
+
+    seed1 = pd.DataFrame({"env": ["a", "b"], "acc": [0.5, 0.7]})
+    seed2 = pd.DataFrame({"env": ["a"], "acc": [0.7]})
+    table = across_seeds({2: seed2, 1: seed1}, ["env"], ["acc"])
+    assert table["env"].tolist() == ["a", "b"]
+    a, b = table.iloc[0], table.iloc[1]
+    assert a["n_seeds"] == 2 and a["seeds"] == "1, 2"
+    assert a["acc_mean"] == pytest.approx(0.6) and a["acc_std"] == pytest.approx(0.1414, abs=1e-4)
+    assert b["n_seeds"] == 1 and b["acc_mean"] == 0.7 and math.isnan(b["acc_std"])
+    text = to_markdown(table, floatfmt=".2f")
+    assert "0.60 ± 0.14" in text and "| 0.70 " in text.replace("0.70  ", "0.70 ")
+    with pytest.raises(ValueError, match="at least one"):
+        across_seeds({}, ["env"], ["acc"])
+    with pytest.raises(ValueError, match="lacks columns"):
+        across_seeds({1: seed1}, ["env"], ["coverage"])

@@ -5,10 +5,20 @@
 - :mod:`.core`: the core ``{H <= t}`` and accuracy/coverage on and off it.
 - :mod:`.threshold`: threshold selection by a descending scan, accuracy-vs-threshold curves.
 - :mod:`.routing`: the Immunization Mechanism (U1 on its core, U2' elsewhere), total entropy.
-- :mod:`.bootstrap`: percentile bootstrap intervals, per-family mean and std.
+- :mod:`.bootstrap`: percentile bootstrap intervals (paired ratios such as accuracies and
+  coverages, selected thresholds), per-family mean and std.
 """
 
-from .bootstrap import BootstrapInterval, bootstrap_accuracy, bootstrap_ci, family_summary
+from .bootstrap import (
+    BootstrapInterval,
+    bootstrap_accuracy,
+    bootstrap_ci,
+    bootstrap_thresholds,
+    core_ratios,
+    family_summary,
+    replicate_columns,
+    resampled_ratios,
+)
 from .core import accuracy, core_mask, core_metrics
 from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
 from .routing import imm_route, total_entropy
@@ -20,13 +30,17 @@ __all__ = [
     "accuracy",
     "bootstrap_accuracy",
     "bootstrap_ci",
+    "bootstrap_thresholds",
     "committee_entropy",
     "core_mask",
     "core_metrics",
+    "core_ratios",
     "ensemble_predict",
     "family_summary",
     "imm_route",
     "mean_probabilities",
+    "replicate_columns",
+    "resampled_ratios",
     "select_threshold",
     "single_entropy",
     "threshold_curve",

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .threshold import select_threshold
+
 
 @dataclass(frozen=True)
 class BootstrapInterval:
@@ -165,3 +167,143 @@ def family_summary(
         std = float(array.std(ddof=ddof)) if n_values > ddof else float("nan")
         rows.append({"family": family, "mean": mean, "std": std, "n": n_values})
     return pd.DataFrame(rows, columns=["family", "mean", "std", "n"])
+
+
+def resampled_ratios(
+    ratios: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    chunk_elements: int = 4_000_000,
+) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of ratio statistics ``sum(num_i) / sum(den_i)``, paired.
+
+    Every accuracy and coverage of the experiments is such a ratio over the N samples of one
+    image set: accuracy ``num = correct, den = 1``; coverage ``num = core, den = 1``; core
+    accuracy ``num = correct & core, den = core``; out-of-core accuracy
+    ``num = correct & ~core, den = ~core``. Each replicate draws one set of N indices with
+    replacement and evaluates *all* ratios on it, so the statistics of one table row stay paired.
+    A replicate whose denominator is 0 gives NaN.
+
+    Args:
+        ratios: name -> (numerator, denominator), 0/1 or boolean arrays of one length N >= 1.
+        n_resamples: number of replicates B.
+        seed: the same seed gives the same replicates.
+        chunk_elements: replicates are drawn in chunks of about this many indices (memory).
+
+    Returns:
+        name -> (B,) float64 replicates.
+    """
+    _check_bootstrap_settings(n_resamples, 0.95)
+    if not ratios:
+        raise ValueError("resampled_ratios needs at least one (numerator, denominator) pair.")
+    arrays = {}
+    for name, (numerator, denominator) in ratios.items():
+        num, den = np.asarray(numerator), np.asarray(denominator)
+        if num.ndim != 1 or num.shape != den.shape:
+            raise ValueError(
+                f"ratio {name!r}: numerator and denominator must be 1-D of one length, "
+                f"got shapes {num.shape} and {den.shape}."
+            )
+        arrays[name] = (num, den)
+    lengths = {name: num.shape[0] for name, (num, _) in arrays.items()}
+    n_samples = next(iter(lengths.values()))
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"all ratios must be over the same N samples, got lengths {lengths}.")
+    if n_samples == 0:
+        raise ValueError("cannot bootstrap an empty set of samples (N = 0).")
+
+    def resampled_sums(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        if values.dtype == bool and values.all():  # a plain rate: every resample has N
+            return np.full(indices.shape[0], float(n_samples))
+        if values.dtype == bool:  # counting is much faster than summing floats
+            return np.count_nonzero(values[indices], axis=1).astype(np.float64)
+        return values[indices].sum(axis=1, dtype=np.float64)
+
+    rng = np.random.default_rng(seed)
+    replicates = {name: np.empty(n_resamples) for name in arrays}
+    chunk = max(1, chunk_elements // n_samples)
+    for first in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - first)
+        indices = rng.integers(0, n_samples, size=(size, n_samples))
+        for name, (num, den) in arrays.items():
+            den_sums = resampled_sums(den, indices)
+            num_sums = resampled_sums(num, indices)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                replicates[name][first : first + size] = np.where(
+                    den_sums > 0, num_sums / np.where(den_sums > 0, den_sums, 1), np.nan
+                )
+    return replicates
+
+
+def replicate_columns(replicates: Mapping[str, np.ndarray], confidence: float) -> dict[str, float]:
+    """Table columns ``<name>_low`` and ``<name>_high``: the ``(1 -+ confidence) / 2``
+    percentiles of each statistic's bootstrap replicates (NaN replicates left out)."""
+    _check_bootstrap_settings(1, confidence)
+    columns = {}
+    for name, values in replicates.items():
+        columns[f"{name}_low"], columns[f"{name}_high"] = _percentile_interval(
+            np.asarray(values, dtype=np.float64), confidence
+        )
+    return columns
+
+
+def core_ratios(correct: np.ndarray, core: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The ratios of one classifier and its core (for :func:`resampled_ratios`).
+
+    ``overall_accuracy = sum(c) / N``, ``core_coverage = sum(k) / N``,
+    ``core_accuracy = sum(c k) / sum(k)``, ``out_of_core_accuracy = sum(c (1-k)) / sum(1-k)``
+    with c the correctness and k the core indicator of each sample.
+    """
+    correct, core = np.asarray(correct, dtype=bool), np.asarray(core, dtype=bool)
+    ones = np.ones(correct.shape, dtype=bool)
+    return {
+        "overall_accuracy": (correct, ones),
+        "core_coverage": (core, ones),
+        "core_accuracy": (correct & core, core),
+        "out_of_core_accuracy": (correct & ~core, ~core),
+    }
+
+
+def bootstrap_settings(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``n_resamples``, ``confidence`` and ``seed`` from ``params:bootstrap`` (defaults 1000,
+    0.95, 0), checked."""
+    params = dict(params or {})
+    settings = {
+        "n_resamples": int(params.get("n_resamples", 1000)),
+        "confidence": float(params.get("confidence", 0.95)),
+        "seed": int(params.get("seed", 0)),
+    }
+    _check_bootstrap_settings(settings["n_resamples"], settings["confidence"])
+    return settings
+
+
+def bootstrap_thresholds(
+    entropy: np.ndarray,
+    predictions: np.ndarray,
+    labels: np.ndarray,
+    n_resamples: int = 200,
+    seed: int = 0,
+    **scan: Any,
+) -> np.ndarray:
+    """Bootstrap distribution of the selected threshold.
+
+    Each replicate resamples the N validation samples with replacement and runs
+    :func:`~logifold_kedro.logifold.threshold.select_threshold` with the same ``scan`` settings
+    (target, start, stop, step, min_core, decimals) on the resample.
+
+    Returns:
+        (B,) float64 thresholds, one per replicate.
+    """
+    _check_bootstrap_settings(n_resamples, 0.95)
+    entropy, predictions, labels = (np.asarray(a) for a in (entropy, predictions, labels))
+    n_samples = entropy.shape[0]
+    if n_samples == 0:
+        raise ValueError("cannot bootstrap a threshold on an empty validation set (N = 0).")
+    rng = np.random.default_rng(seed)
+    thresholds = np.empty(n_resamples)
+    for replicate in range(n_resamples):
+        indices = rng.integers(0, n_samples, size=n_samples)
+        thresholds[replicate] = select_threshold(
+            entropy[indices], predictions[indices], labels[indices], **scan
+        ).threshold
+    return thresholds

@@ -154,3 +154,37 @@ def grouped_accuracy_bars(df: pd.DataFrame, title: str = "Accuracy by environmen
     axes.set_title(title)
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return figure
+
+
+def threshold_distribution_figure(distribution: pd.DataFrame, confidence: float = 0.95) -> Figure:
+    """Bootstrap distribution of the selected threshold, one panel per environment.
+
+    Args:
+        distribution: columns ``environment, threshold`` (one row per bootstrap replicate) and
+            ``selected`` (the threshold chosen on the full validation set).
+        confidence: coverage of the percentile interval drawn as a shaded band.
+
+    Returns:
+        a Figure with a histogram per environment, the selected threshold as a solid line and
+        the interval as a band.
+    """
+    _require_columns(distribution, ["environment", "threshold", "selected"], "distribution")
+    environments = list(dict.fromkeys(distribution["environment"]))
+    if not environments:
+        raise ValueError("distribution has no rows to plot.")
+    figure = _new_figure(3.2 * len(environments), 2.8)
+    axes = figure.subplots(1, len(environments), squeeze=False)[0]
+    alpha = (1 - confidence) / 2
+    for ax, environment in zip(axes, environments, strict=True):
+        rows = distribution[distribution["environment"] == environment]
+        values = rows["threshold"].to_numpy(dtype=np.float64)
+        selected = float(rows["selected"].iloc[0])
+        low, high = np.quantile(values, [alpha, 1 - alpha])
+        ax.hist(values, bins=min(30, max(5, len(np.unique(values)))), color="tab:blue", alpha=0.7)
+        ax.axvspan(low, high, color="tab:orange", alpha=0.2, label=f"{confidence:.0%} interval")
+        ax.axvline(selected, color="black", label=f"selected t = {selected:g}")
+        ax.set_title(environment)
+        ax.set_xlabel("threshold t")
+        ax.legend(fontsize="x-small")
+    axes[0].set_ylabel("bootstrap replicates")
+    return figure

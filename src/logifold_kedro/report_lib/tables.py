@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ def compare_with_published(
     """Our metrics beside the published ones, matched on ``keys``.
 
     For each metric m the result has ``m_ours``, ``m_published`` and
-    ``m_diff = m_ours - m_published``. Rows are ours (left join, our order); a published value
+    ``m_diff = m_ours - m_published``; when ours has an interval ``m_low, m_high`` it follows as
+    ``m_ours_low, m_ours_high``. Rows are ours (left join, our order); a published value
     that is missing (no matching row, no such column, or NaN) gives NaN published and difference.
 
     Args:
@@ -67,6 +68,11 @@ def compare_with_published(
     merged = left.merge(right, on=keys, how="left", validate="many_to_one")
     columns = list(keys)
     for metric in metrics:
+        bounds = [f"{metric}_low", f"{metric}_high"]
+        with_bounds = all(b in ours.columns for b in bounds)
+        if with_bounds:  # our interval travels with our value
+            for bound in ("low", "high"):
+                merged[f"{metric}_ours_{bound}"] = ours[f"{metric}_{bound}"].to_numpy()
         ours_column, published_column = f"{metric}_ours", f"{metric}_published"
         if published_column not in merged.columns:
             merged[published_column] = np.nan
@@ -77,7 +83,10 @@ def compare_with_published(
         merged[ours_column] = ours_values
         merged[published_column] = published_values
         merged[f"{metric}_diff"] = ours_values - published_values
-        columns += [ours_column, published_column, f"{metric}_diff"]
+        columns.append(ours_column)
+        if with_bounds:
+            columns += [f"{ours_column}_low", f"{ours_column}_high"]
+        columns += [published_column, f"{metric}_diff"]
     return merged[columns].reset_index(drop=True)
 
 
@@ -99,8 +108,52 @@ def _is_numeric_column(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def with_intervals(df: pd.DataFrame, floatfmt: str = ".4f", na_rep: str = "-") -> pd.DataFrame:
+    """Fold each column ``c`` that has ``c_low`` and ``c_high`` beside it into one text column
+    ``value [low, high]`` (the interval dropped when it is missing), for reading."""
+    _require_frame(df, "df")
+    table = df.copy()
+    for column in list(df.columns):
+        low, high = f"{column}_low", f"{column}_high"
+        if low not in table.columns or high not in table.columns:
+            continue
+        cells = []
+        for value, lo, hi in zip(table[column], table[low], table[high], strict=True):
+            cell = _format_cell(value, floatfmt, na_rep)
+            if not (pd.isna(lo) or pd.isna(hi)):
+                cell += f" [{format(float(lo), floatfmt)}, {format(float(hi), floatfmt)}]"
+            cells.append(cell)
+        table[column] = cells
+        table = table.drop(columns=[low, high])
+    return table
+
+
+def with_spread(df: pd.DataFrame, floatfmt: str = ".4f", na_rep: str = "-") -> pd.DataFrame:
+    """Fold each pair ``c_mean, c_std`` into one text column ``c`` holding ``mean ± std`` (the
+    spread left out when it is missing, e.g. for a single seed), for reading."""
+    _require_frame(df, "df")
+    table = df.copy()
+    for column in list(df.columns):
+        if not column.endswith("_mean") or f"{column[:-5]}_std" not in df.columns:
+            continue
+        name, spread = column[:-5], f"{column[:-5]}_std"
+        cells = []
+        for mean, std in zip(table[column], table[spread], strict=True):
+            cell = _format_cell(mean, floatfmt, na_rep)
+            if not pd.isna(std):
+                cell += f" ± {format(float(std), floatfmt)}"
+            cells.append(cell)
+        table.insert(table.columns.get_loc(column), name, cells)
+        table = table.drop(columns=[column, spread])
+    return table
+
+
 def to_markdown(
-    df: pd.DataFrame, floatfmt: str = ".4f", index: bool = False, na_rep: str = "-"
+    df: pd.DataFrame,
+    floatfmt: str = ".4f",
+    index: bool = False,
+    na_rep: str = "-",
+    intervals: bool = True,
 ) -> str:
     """Render a DataFrame as a GitHub-flavoured Markdown pipe table.
 
@@ -113,6 +166,8 @@ def to_markdown(
         floatfmt: format spec for floating-point cells.
         index: also render the index as the first column.
         na_rep: text for NaN/None cells.
+        intervals: show columns ``c, c_low, c_high`` as one column ``value [low, high]`` and
+            ``c_mean, c_std`` as one column ``mean ± std``.
 
     Returns:
         the table as a string: a header line, an alignment line, one line per row, and a final
@@ -124,6 +179,8 @@ def to_markdown(
     except ValueError as error:
         raise ValueError(f"floatfmt {floatfmt!r} is not a valid format spec: {error}") from error
     table = df.reset_index() if index else df
+    if intervals:
+        table = with_spread(with_intervals(table, floatfmt, na_rep), floatfmt, na_rep)
     if table.shape[1] == 0:
         raise ValueError("df has no columns to render.")
     headers = [_format_cell(column, floatfmt, na_rep) for column in table.columns]
@@ -150,3 +207,42 @@ def to_markdown(
     lines = [line(headers), "| " + " | ".join(separator) + " |"]
     lines += [line(row) for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def across_seeds(
+    tables: Mapping[int, pd.DataFrame], keys: Sequence[str], measures: Sequence[str]
+) -> pd.DataFrame:
+    """Mean and standard deviation of each measure over the runs of several seeds.
+
+    For each row key and measure m, over the seeds s whose table has that row:
+    ``m_mean = (1/S) sum_s m_s`` and ``m_std = sqrt(sum_s (m_s - m_mean)^2 / (S - 1))`` (NaN
+    for one seed); ``n_seeds = S`` and ``seeds`` lists them.
+
+    Args:
+        tables: seed -> that seed's table (with the ``keys`` and ``measures`` columns).
+        keys: columns identifying a row, e.g. ``["environment", "evaluation"]``.
+        measures: numeric columns to aggregate.
+
+    Returns:
+        DataFrame with ``keys``, ``n_seeds``, ``seeds`` and ``m_mean, m_std`` per measure, rows
+        in the order of the first seed's table.
+    """
+    if not tables:
+        raise ValueError("across_seeds needs the table of at least one seed.")
+    keys, measures = list(keys), list(measures)
+    frames = []
+    for seed, table in sorted(tables.items()):
+        _require_frame(table, f"the table of seed {seed}")
+        _require_columns(table, keys + measures, f"the table of seed {seed}")
+        frames.append(table[keys + measures].assign(seed=seed))
+    stacked = pd.concat(frames, ignore_index=True)
+    for measure in measures:
+        stacked[measure] = pd.to_numeric(stacked[measure], errors="coerce").astype("float64")
+    grouped = stacked.groupby(keys, sort=False, dropna=False)
+    summary = grouped["seed"].agg(
+        n_seeds="count", seeds=lambda s: ", ".join(str(v) for v in sorted(s))
+    )
+    for measure in measures:
+        summary[f"{measure}_mean"] = grouped[measure].mean()
+        summary[f"{measure}_std"] = grouped[measure].std(ddof=1)
+    return summary.reset_index()

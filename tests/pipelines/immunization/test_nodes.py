@@ -35,6 +35,19 @@ H_DISAGREE = -(np.log10(1 + EPS) + np.log10(EPS)) / 2
 # Entropy of [0.6, 0.4] in base 10.
 H_60_40 = -(0.6 * np.log10(0.6) + 0.4 * np.log10(0.4))
 
+BOOTSTRAP = {"n_resamples": 300, "confidence": 0.95, "seed": 1, "threshold_resamples": 40}
+
+
+def assert_intervals_hold_their_values(table: pd.DataFrame, measures) -> None:
+    """Every measure has `_low <= value <= _high` where it is defined."""
+    for measure in measures:
+        defined = table[measure].notna()
+        assert defined.any(), measure
+        low, high = table.loc[defined, f"{measure}_low"], table.loc[defined, f"{measure}_high"]
+        values = table.loc[defined, measure]
+        assert (low <= values + 1e-12).all() and (values <= high + 1e-12).all(), measure
+
+
 THRESHOLD_PARAMS = {
     "target": 0.9,
     "start": 2.0,
@@ -187,6 +200,20 @@ def test_evaluate_imm_without_u2_gives_nan_for_u2_all_and_imm():
     for key in ("u0_accuracy", "u1_accuracy", "u1_core_coverage", "u1_total_entropy"):
         assert row[key] == with_u2[key]
     assert "imm_correct" not in details and "u1_entropy" in details
+    assert np.isnan(row["imm_accuracy_low"]) and np.isnan(row["imm_accuracy_high"])
+    assert row["u1_accuracy_low"] == with_u2["u1_accuracy_low"]
+
+
+def test_evaluate_imm_intervals_are_paired_bootstrap_percentiles():
+    u0, u1, u2 = imm_fixture()
+    row, _ = evaluate_imm(u0, u1, u2, LABELS, T, BOOTSTRAP)
+    # IMM is right on every sample and U1 on all of its core: no resample can change that.
+    assert row["imm_accuracy_low"] == row["imm_accuracy_high"] == 1.0
+    assert row["u1_core_accuracy_low"] == row["u1_core_accuracy_high"] == 1.0
+    # U1 is right on 3 of 6: a 6-sample bootstrap spreads widely around 0.5.
+    assert row["u1_accuracy_low"] <= 0.2 and row["u1_accuracy_high"] >= 0.8
+    again, _ = evaluate_imm(u0, u1, u2, LABELS, T, BOOTSTRAP)
+    assert again == row
 
 
 # --- select_thresholds ---------------------------------------------------------------------------
@@ -206,7 +233,9 @@ def threshold_entries(rng: np.random.Generator, u1_ids: list[str]) -> dict:
 def test_select_thresholds_matches_the_math_module_per_environment():
     u1_ids = ["m1", "m2", "sp_m1"]
     entries = threshold_entries(np.random.default_rng(0), u1_ids)
-    thresholds, curves = select_thresholds(THRESHOLD_PARAMS, u1_ids, **entries)
+    thresholds, curves, distribution = select_thresholds(
+        THRESHOLD_PARAMS, BOOTSTRAP, u1_ids, **entries
+    )
 
     assert list(thresholds) == ["clean", "weak", "strong", "union"]
     environment_sets = {env: [name] for env, name in VAL_SETS.items()}
@@ -224,7 +253,16 @@ def test_select_thresholds_matches_the_math_module_per_environment():
         expected = select_threshold(
             committee_entropy(probs), mean_probabilities(probs).argmax(axis=1), labels, **scan
         )
-        assert thresholds[environment] == expected.to_dict(), environment
+        got = dict(thresholds[environment])
+        low, high = got.pop("threshold_low"), got.pop("threshold_high")
+        assert got == expected.to_dict(), environment
+        # The bootstrap interval of the choice, from its distribution over resampled val sets.
+        replicates = distribution.loc[distribution["environment"] == environment, "threshold"]
+        assert len(replicates) == BOOTSTRAP["threshold_resamples"]
+        assert (distribution.loc[replicates.index, "selected"] == expected.threshold).all()
+        assert low == pytest.approx(np.quantile(replicates, 0.025))
+        assert high == pytest.approx(np.quantile(replicates, 0.975))
+        assert low <= expected.threshold <= high
     # The fixture is built so that the target is reached with a core of confident samples.
     assert all(selection["reached"] for selection in thresholds.values())
     assert thresholds["union"]["n"] == 180
@@ -356,7 +394,9 @@ def generation_entries(rng: np.random.Generator) -> dict:
 
 def run_generations(entries: dict):
     thresholds = {env: {"threshold": t, "reached": True} for env, t in GEN_THRESHOLDS.items()}
-    return evaluate_generations(thresholds, LAYOUT, U0_IDS, U1_IDS, U2_IDS, U2_HISTORIES, **entries)
+    return evaluate_generations(
+        thresholds, BOOTSTRAP, LAYOUT, U0_IDS, U1_IDS, U2_IDS, U2_HISTORIES, **entries
+    )
 
 
 def stack(entries: dict, ids: list[str], sets: list[str]) -> np.ndarray:
@@ -372,6 +412,10 @@ def stack(entries: dict, ids: list[str], sets: list[str]) -> np.ndarray:
 def test_one_experiment2_row_recomputed_by_hand():
     entries = generation_entries(np.random.default_rng(1))
     experiment2, _, _ = run_generations(entries)
+    assert_intervals_hold_their_values(
+        experiment2,
+        ["u0_accuracy", "u1_accuracy", "u1_core_accuracy", "u1_core_coverage", "imm_accuracy"],
+    )
     row = experiment2.set_index(["environment", "evaluation"]).loc[("union", "test")]
 
     sets = list(TEST_SETS.values())
@@ -490,7 +534,7 @@ def experiment1_entries(rng: np.random.Generator) -> tuple[dict, dict]:
 def test_entropy_core_table_singles_committees_and_families():
     entries, attacked = experiment1_entries(np.random.default_rng(3))
     table = entropy_core_table(
-        {"entropy_threshold": 0.95}, SINGLES, COMMITTEES, attacked, **entries
+        {"entropy_threshold": 0.95}, BOOTSTRAP, SINGLES, COMMITTEES, attacked, **entries
     )
     assert set(table["kind"]) == {"single", "committee", "family"}
     assert (table["threshold"] == 0.95).all()
@@ -538,6 +582,11 @@ def test_entropy_core_table_singles_committees_and_families():
         vgg = row("family", "vgg (mean)", condition)
         assert vgg["core_coverage"] == row("single", "v1", condition)["core_coverage"]
         assert pd.isna(vgg["core_coverage_std"])
+        # The family interval averages its members' replicates: one member, the same interval.
+        assert vgg["core_coverage_low"] == row("single", "v1", condition)["core_coverage_low"]
+    assert_intervals_hold_their_values(
+        table, ["core_coverage", "core_accuracy", "overall_accuracy"]
+    )
 
 
 # --- framework isolation -------------------------------------------------------------------------

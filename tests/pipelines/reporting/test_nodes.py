@@ -22,6 +22,7 @@ from logifold_kedro.pipelines.naming import probs_entry
 from logifold_kedro.pipelines.reporting.nodes import (
     EXPERIMENT2_METRICS,
     accuracy_figure,
+    aggregate_seeds,
     compare_experiment2,
     compare_experiment3,
     compare_thresholds,
@@ -59,6 +60,9 @@ def experiment2_frame() -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["environment", "evaluation", *EXPERIMENT2_METRICS])
     frame.insert(2, "u2_available", frame["u2_accuracy"].notna())
     frame.insert(3, "n", 100)
+    # evaluate_generations writes a bootstrap interval beside each accuracy and coverage
+    frame["imm_accuracy_low"] = frame["imm_accuracy"] - 0.03
+    frame["imm_accuracy_high"] = frame["imm_accuracy"] + 0.02
     return frame
 
 
@@ -187,6 +191,7 @@ def test_figures_from_the_imm_details_written_by_evaluate_generations():
     thresholds = {"clean": {"threshold": 1.5}, "weak": {"threshold": 1.2}}
     experiment2, _, details = evaluate_generations(
         thresholds,
+        {"n_resamples": 100, "seed": 0},
         layout,
         ["m1"],
         ["m1", "m2"],
@@ -223,9 +228,11 @@ HEADINGS = [
     "## Base models (U0)",
     "## APGD attacks (white-box, ART)",
     "## AutoAttack transfer set",
+    "## Uncertainty",
     "## Thresholds chosen on validation",
     "## Experiment 1: entropy and accuracy of single models and committees",
     "## Experiment 2: generations and IMM (ours, published, difference)",
+    "## Experiment 2 across seeds (mean ± std)",
     "## Experiment 3: total entropy",
     "## Core against the threshold (test)",
     "## Entropy of core and out-of-core samples (test)",
@@ -243,6 +250,7 @@ def report_inputs(scale: str) -> dict:
             "image_set": ["clean_test", "u1_apgd_weak_test"],
             "core_coverage": [0.8, 0.3],
             "core_accuracy": [0.9, np.nan],
+            "overall_accuracy": [0.7, 0.4],
         }
     )
     return {
@@ -257,7 +265,55 @@ def report_inputs(scale: str) -> dict:
         "experiment3_table": compare_experiment3(experiment3_frame(), PUBLISHED),
         "experiment2": experiment2,
         "imm_details": details,
+        "threshold_bootstrap": threshold_bootstrap_frame(),
+        "bootstrap_params": {"n_resamples": 100, "confidence": 0.9, "seed": 3},
+        "experiment2_seeds": aggregate_seeds(
+            42, experiment2, experiment1, {"seed7": lambda: shifted(experiment2)}, {}
+        )[0],
     }
+
+
+def shifted(experiment2: pd.DataFrame) -> pd.DataFrame:
+    """Another seed's table: every accuracy 0.02 lower."""
+    other = experiment2.copy()
+    other["imm_accuracy"] -= 0.02
+    return other
+
+
+def test_aggregate_seeds_mean_and_std_over_every_seed_run():
+    experiment2 = experiment2_frame()
+    experiment1 = report_inputs("demo")["experiment1"].assign(overall_accuracy=[0.5, 0.6])
+    runs2 = {"seed7": lambda: shifted(experiment2), "seed42": lambda: pytest.fail("stale")}
+    runs1 = {"seed7": lambda: experiment1.assign(core_coverage=[0.6, 0.1])}
+    seeds2, seeds1 = aggregate_seeds(42, experiment2, experiment1, runs2, runs1)
+    union = seeds2.set_index(["environment", "evaluation"]).loc[("union", "test")]
+    assert union["n_seeds"] == 2 and union["seeds"] == "7, 42"
+    assert union["imm_accuracy_mean"] == pytest.approx(0.87)
+    assert union["imm_accuracy_std"] == pytest.approx(np.std([0.88, 0.86], ddof=1))
+    assert union["u1_accuracy_std"] == pytest.approx(0.0)
+    single = seeds1.set_index(["kind", "target", "condition"]).iloc[0]
+    assert single["core_coverage_mean"] == pytest.approx(0.7)
+    # One seed only: the mean is that seed's value and there is no spread.
+    alone, _ = aggregate_seeds(42, experiment2, experiment1, {}, {})
+    assert (alone["n_seeds"] == 1).all() and alone["imm_accuracy_std"].isna().all()
+    np.testing.assert_allclose(alone["imm_accuracy_mean"], experiment2["imm_accuracy"])
+
+
+def threshold_bootstrap_frame() -> pd.DataFrame:
+    """The distribution select_thresholds writes: replicates per environment + the choice."""
+    rng = np.random.default_rng(4)
+    frames = [
+        pd.DataFrame(
+            {
+                "environment": env,
+                "replicate": np.arange(30),
+                "threshold": np.round(t + rng.normal(0, 0.05, 30), 2),
+                "selected": t,
+            }
+        )
+        for env, t in {"clean": 1.2, "weak": 0.7, "union": 0.66}.items()
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def test_write_report_has_every_section_and_embedded_pngs():
@@ -268,7 +324,11 @@ def test_write_report_has_every_section_and_embedded_pngs():
     assert f"Threshold target core accuracy: **{THRESHOLD_PARAMS['target']}**" in report
     assert "scan 2.0 down to 0.02, step 0.01, min core 10" in report
     images = re.findall(r"!\[figure\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", report)
-    assert len(images) == 1 + 2 + 2  # accuracy, two threshold plots, two entropy plots
+    # accuracy, threshold bootstrap, two threshold plots, two entropy plots
+    assert len(images) == 1 + 1 + 2 + 2
+    assert "90% percentile bootstrap interval" in report and "100 resamples" in report
+    assert "0.8800 [0.8500, 0.9000]" in report  # union IMM accuracy with its interval
+    assert "seeds 7, 42" in report and "0.8700 ± 0.0141" in report  # across seeds
     assert all(base64.b64decode(data).startswith(PNG_MAGIC) for data in images)
     # Tables are rendered: published value beside ours, the surrogate's name, no list values.
     assert "0.8758" in report and "tiny_wrn" in report

@@ -6,7 +6,7 @@ from tests.pipelines.conftest import load
 
 
 def test_report_tables_and_figures(reported):
-    root = reported / "data" / "08_reporting" / "tiny"
+    root = reported / "data" / "08_reporting" / "tiny" / "seed42"
     reports = list(root.glob("report.md/*/report.md"))
     assert len(reports) == 1
     text = reports[0].read_text()

@@ -25,6 +25,6 @@ def test_autoattack_report_and_surrogate_layout(torch_attacked):
     report = load(torch_attacked, "autoattack_transfer_report")
     assert 0 <= report["robust_accuracy"] <= report["clean_accuracy"] <= 1
     assert report["l2_max"] <= report["eps"] + 1e-4
-    root = torch_attacked / "data" / "06_models" / "tiny" / "robustbench"
+    root = torch_attacked / "data" / "06_models" / "tiny" / "seed42" / "robustbench"
     checkpoints = list(root.glob("*/robustbench/cifar10/L2/Tiny-WRN-10-1.pt"))
     assert len(checkpoints) == 1, "the surrogate is saved where robustbench.utils.load_model reads"

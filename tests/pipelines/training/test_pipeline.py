@@ -26,7 +26,7 @@ def test_training_writes_versioned_checkpoints_that_load_and_predict(trained):
     clean_test = load(trained, "clean_test")
     assert clean_test["x"].dtype == np.float32 and clean_test["x"].shape[1:] == (32, 32, 3)
     for name in u0_members():
-        folder = trained / "data" / "06_models" / "tiny" / "u0" / f"{name}.keras"
+        folder = trained / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
         assert len(versions(folder)) == 1
         model = load(trained, model_entry("u0", name))
         probs = model.predict(clean_test["x"][:8], verbose=0)
@@ -47,7 +47,7 @@ def test_splits_are_stratified_and_sized(trained):
 
 def test_second_run_adds_a_version_and_leaves_the_first_untouched(trained):
     name = u0_members()[0]
-    folder = trained / "data" / "06_models" / "tiny" / "u0" / f"{name}.keras"
+    folder = trained / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
     (first,) = versions(folder)
     first_file = folder / first / f"{name}.keras"
     before = digest(first_file)

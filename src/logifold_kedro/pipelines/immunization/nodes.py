@@ -19,6 +19,13 @@ import pandas as pd
 
 from logifold_kedro.data.splits import stratified_split
 from logifold_kedro.data.validation import validate_image_set
+from logifold_kedro.logifold.bootstrap import (
+    bootstrap_settings,
+    bootstrap_thresholds,
+    core_ratios,
+    replicate_columns,
+    resampled_ratios,
+)
 from logifold_kedro.logifold.core import accuracy, core_metrics
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
 from logifold_kedro.logifold.routing import imm_route, total_entropy
@@ -35,6 +42,26 @@ logger = logging.getLogger(__name__)
 U2_POLICIES = ("error", "skip")
 #: The fewest high-entropy samples worth fine-tuning on (at least one for validation).
 MIN_U2_SAMPLES = 4
+#: Experiment 2 ratios that need a second generation (NaN intervals without one).
+U2_RATIOS = (
+    "u2_accuracy",
+    "all_accuracy",
+    "imm_accuracy",
+    "u2_accuracy_on_u1_out_of_core",
+    "u2_core_coverage_in_u1_out_of_core",
+    "u2_core_accuracy_in_u1_out_of_core",
+)
+BOUNDS = ("low", "high")
+#: Experiment 1's measures of a classifier and its core.
+EXPERIMENT1_MEASURES = ("core_coverage", "core_accuracy", "overall_accuracy")
+
+
+def nan_mean_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """Element-wise mean of equal-length arrays, NaNs left out (NaN where all are NaN)."""
+    stacked = np.vstack(rows)
+    counts = np.sum(~np.isnan(stacked), axis=0)
+    sums = np.nansum(stacked, axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 # --- gathering stored probabilities ------------------------------------------------------------
@@ -165,14 +192,22 @@ def train_second_generation_specialist(
 
 # --- thresholds and second-generation data (framework-free) ------------------------------------
 def select_thresholds(
-    threshold_params: dict[str, Any], u1_ids: Sequence[str], **entries: Any
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Per environment, the threshold chosen on its *validation* set with U1 (METHOD.md)."""
+    threshold_params: dict[str, Any],
+    bootstrap_params: dict[str, Any],
+    u1_ids: Sequence[str],
+    **entries: Any,
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Per environment, the threshold chosen on its *validation* set with U1 (METHOD.md), its
+    percentile bootstrap interval (`threshold_low/_high`), the coverage/accuracy curves, and the
+    bootstrap distribution of the choice (`params:bootstrap.threshold_resamples` resamples of
+    the validation set)."""
     scan = {
         k: threshold_params[k] for k in ("target", "start", "stop", "step", "min_core", "decimals")
     }
+    settings = bootstrap_settings(bootstrap_params)
+    n_resamples = int((bootstrap_params or {}).get("threshold_resamples", 200))
     grid = threshold_grid(scan["start"], scan["stop"], scan["step"])
-    thresholds, curves = {}, []
+    thresholds, curves, distributions = {}, [], []
     for environment in ENVIRONMENTS:
         sets = environment_sets(environment, "val")
         probs = member_probs(entries, u1_ids, sets)
@@ -180,16 +215,34 @@ def select_thresholds(
         entropy = committee_entropy(probs)
         predictions = mean_probabilities(probs).argmax(axis=1)
         selection = select_threshold(entropy, predictions, labels, **scan)
+        replicates = bootstrap_thresholds(
+            entropy, predictions, labels, n_resamples, settings["seed"], **scan
+        )
+        bounds = replicate_columns({"threshold": replicates}, settings["confidence"])
         # JSON has no NaN: an empty core's accuracy is stored as null.
         thresholds[environment] = {
             k: (None if isinstance(v, float) and np.isnan(v) else v)
-            for k, v in selection.to_dict().items()
+            for k, v in {**selection.to_dict(), **bounds}.items()
         }
         logger.info("threshold %s: %s", environment, thresholds[environment])
         curve = threshold_curve(entropy, predictions, labels, grid)
         curve.insert(0, "environment", environment)
         curves.append(curve)
-    return thresholds, pd.concat(curves, ignore_index=True)
+        distributions.append(
+            pd.DataFrame(
+                {
+                    "environment": environment,
+                    "replicate": np.arange(n_resamples),
+                    "threshold": replicates,
+                    "selected": selection.threshold,
+                }
+            )
+        )
+    return (
+        thresholds,
+        pd.concat(curves, ignore_index=True),
+        pd.concat(distributions, ignore_index=True),
+    )
 
 
 def select_second_generation_data(
@@ -256,20 +309,24 @@ def evaluate_imm(
     u2_probs: np.ndarray | None,
     labels: np.ndarray,
     t: float,
+    bootstrap: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Every Experiment 2 and 3 number for one evaluation set, and the per-sample arrays behind.
 
     U1 decides on its core (H1 <= t), U2' on the rest. With `u2_probs` None (no second generation
-    for this environment) the U2', all-16 and IMM numbers are NaN.
+    for this environment) the U2', all-16 and IMM numbers are NaN. Each accuracy and coverage
+    gets a paired percentile bootstrap interval (`<name>_low`, `<name>_high`) from
+    `params:bootstrap`.
     """
     u1_mean = mean_probabilities(u1_probs)
     h1 = committee_entropy(u1_probs)
     u1_correct = u1_mean.argmax(axis=1) == labels
     u1_core = core_metrics(h1, u1_mean.argmax(axis=1), labels, t)
+    u0_correct = mean_probabilities(u0_probs).argmax(axis=1) == labels
     row = {
         "n": int(len(labels)),
         "threshold": float(t),
-        "u0_accuracy": accuracy(mean_probabilities(u0_probs).argmax(axis=1) == labels),
+        "u0_accuracy": accuracy(u0_correct),
         "u1_accuracy": float(u1_correct.mean()),
         "u1_core_accuracy": u1_core["core_accuracy"],
         "u1_core_coverage": u1_core["core_coverage"],
@@ -282,17 +339,21 @@ def evaluate_imm(
         "u1_pred": u1_mean.argmax(axis=1),
         "u1_correct": u1_correct,
     }
-    nan_keys = (
-        "u2_accuracy",
-        "all_accuracy",
-        "imm_accuracy",
-        "u2_accuracy_on_u1_out_of_core",
-        "u2_core_coverage_in_u1_out_of_core",
-        "u2_core_accuracy_in_u1_out_of_core",
-        "imm_total_entropy",
-    )
+    core = h1 <= t
+    ones = np.ones(labels.shape, dtype=bool)
+    u1_ratios = core_ratios(u1_correct, core)
+    ratios = {
+        "u0_accuracy": (u0_correct, ones),
+        **{f"u1_{name}": pair for name, pair in u1_ratios.items()},
+    }
+    ratios["u1_accuracy"] = ratios.pop("u1_overall_accuracy")
+    settings = bootstrap_settings(bootstrap)
+    confidence = settings.pop("confidence")
     if u2_probs is None:
-        return {**row, **dict.fromkeys(nan_keys, float("nan"))}, details
+        nan_row = dict.fromkeys((*U2_RATIOS, "imm_total_entropy"), float("nan"))
+        nan_row.update({f"{k}_{end}": float("nan") for k in U2_RATIOS for end in BOUNDS})
+        bounds = replicate_columns(resampled_ratios(ratios, **settings), confidence)
+        return {**row, **bounds, **nan_row}, details
     u2_mean = mean_probabilities(u2_probs)
     h2 = committee_entropy(u2_probs)
     u2_correct = u2_mean.argmax(axis=1) == labels
@@ -301,12 +362,11 @@ def evaluate_imm(
     out_of_core = ~core
     u2_core_within = out_of_core & (h2 <= t)
     totals = total_entropy(h1, h2, t)
+    all_correct = mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
     row.update(
         {
             "u2_accuracy": float(u2_correct.mean()),
-            "all_accuracy": accuracy(
-                mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
-            ),
+            "all_accuracy": accuracy(all_correct),
             "imm_accuracy": float(imm_correct.mean()),
             "u2_accuracy_on_u1_out_of_core": accuracy(u2_correct[out_of_core]),
             "u2_core_coverage_in_u1_out_of_core": (
@@ -318,12 +378,24 @@ def evaluate_imm(
             "imm_total_entropy": totals["imm_total"],
         }
     )
+    ratios.update(
+        {
+            "u2_accuracy": (u2_correct, ones),
+            "all_accuracy": (all_correct, ones),
+            "imm_accuracy": (imm_correct, ones),
+            "u2_accuracy_on_u1_out_of_core": (u2_correct & out_of_core, out_of_core),
+            "u2_core_coverage_in_u1_out_of_core": (u2_core_within, out_of_core),
+            "u2_core_accuracy_in_u1_out_of_core": (u2_correct & u2_core_within, u2_core_within),
+        }
+    )
+    row.update(replicate_columns(resampled_ratios(ratios, **settings), confidence))
     details.update({"u2_entropy": h2, "u2_correct": u2_correct, "imm_correct": imm_correct})
     return row, details
 
 
 def evaluate_generations(
     thresholds: dict[str, Any],
+    bootstrap_params: dict[str, Any],
     layout: Sequence[tuple[str, str, Sequence[str]]],
     u0_ids: Sequence[str],
     u1_ids: Sequence[str],
@@ -351,6 +423,7 @@ def evaluate_generations(
             u2_probs,
             labels,
             t,
+            bootstrap_params,
         )
         rows.append(
             {
@@ -377,6 +450,7 @@ def evaluate_generations(
 
 def entropy_core_table(
     experiment1_params: dict[str, Any],
+    bootstrap_params: dict[str, Any],
     singles: Mapping[str, str],
     committees: Mapping[str, Sequence[str]],
     attacked_sets: Mapping[str, Mapping[str, str]],
@@ -388,11 +462,16 @@ def entropy_core_table(
 
     `singles` maps model id -> family; `committees` maps committee name -> member ids;
     `attacked_sets` maps a target (model id or committee) -> {condition: image set}.
+    Every coverage and accuracy gets a percentile bootstrap interval (`<measure>_low/_high`);
+    a family mean's interval comes from the mean of its models' replicates (each model's image
+    set resampled with the same seed).
     """
     from logifold_kedro.logifold.entropy import single_entropy
 
     t = float(experiment1_params.get("entropy_threshold", 0.95))
-    rows = []
+    settings = bootstrap_settings(bootstrap_params)
+    confidence = settings.pop("confidence")
+    rows, replicates = [], {}
     targets = [(m, "single", family, [m]) for m, family in singles.items()]
     targets += [(c, "committee", c, list(ids)) for c, ids in committees.items()]
     for target, kind, family, ids in targets:
@@ -400,7 +479,11 @@ def entropy_core_table(
             probs = member_probs(entries, ids, [image_set])
             labels = labels_of(entries, [image_set])
             entropy = single_entropy(probs[0]) if kind == "single" else committee_entropy(probs)
-            metrics = core_metrics(entropy, mean_probabilities(probs).argmax(axis=1), labels, t)
+            predictions = mean_probabilities(probs).argmax(axis=1)
+            metrics = core_metrics(entropy, predictions, labels, t)
+            all_ratios = core_ratios(predictions == labels, entropy <= t)
+            ratios = {m: all_ratios[m] for m in EXPERIMENT1_MEASURES}
+            replicates[target, condition] = resampled_ratios(ratios, **settings)
             rows.append(
                 {
                     "kind": kind,
@@ -410,20 +493,18 @@ def entropy_core_table(
                     "image_set": image_set,
                     "threshold": t,
                     "n": metrics["n"],
-                    "core_coverage": metrics["core_coverage"],
-                    "core_accuracy": metrics["core_accuracy"],
-                    "overall_accuracy": metrics["overall_accuracy"],
+                    **{m: metrics[m] for m in EXPERIMENT1_MEASURES},
+                    **replicate_columns(replicates[target, condition], confidence),
                 }
             )
     table = pd.DataFrame(rows)
-    measures = ["core_coverage", "core_accuracy", "overall_accuracy"]
-    by_family = (
-        table[table["kind"] == "single"]
-        .groupby(["family", "condition"])[measures]
-        .agg(["mean", "std"])
-    )
+    singles_table = table[table["kind"] == "single"]
     family_rows = []
-    for (family, condition), values in by_family.iterrows():
+    for (family, condition), group in singles_table.groupby(["family", "condition"], sort=True):
+        family_replicates = {
+            m: nan_mean_rows([replicates[target, condition][m] for target in group["target"]])
+            for m in EXPERIMENT1_MEASURES
+        }
         family_rows.append(
             {
                 "kind": "family",
@@ -431,8 +512,10 @@ def entropy_core_table(
                 "family": family,
                 "condition": condition,
                 "threshold": t,
-                **{m: values[(m, "mean")] for m in measures},
-                **{f"{m}_std": values[(m, "std")] for m in measures},
+                "n": int(group["n"].sum()),
+                **{m: group[m].mean() for m in EXPERIMENT1_MEASURES},
+                **{f"{m}_std": group[m].std() for m in EXPERIMENT1_MEASURES},
+                **replicate_columns(family_replicates, confidence),
             }
         )
     return pd.concat([table, pd.DataFrame(family_rows)], ignore_index=True)

@@ -111,9 +111,10 @@ def thresholds_and_second_generation() -> list[Node]:
             named_partial(select_thresholds, u1_ids=u1_ids),
             inputs={
                 "threshold_params": "params:threshold",
+                "bootstrap_params": "params:bootstrap",
                 **identity_inputs(val_sets, probs_of(u1_ids, val_sets)),
             },
-            outputs=["thresholds", "threshold_curves_metrics"],
+            outputs=["thresholds", "threshold_curves_metrics", "threshold_bootstrap_metrics"],
             name="select_thresholds",
             tags=["thresholds"],
         )
@@ -187,6 +188,7 @@ def evaluation() -> list[Node]:
         ),
         inputs={
             "thresholds": "thresholds",
+            "bootstrap_params": "params:bootstrap",
             **identity_inputs(eval_sets, sorted(set(probs)), *u2_histories.values()),
         },
         outputs=["experiment2_metrics", "experiment3_metrics", "imm_details"],
@@ -214,6 +216,7 @@ def evaluation() -> list[Node]:
         ),
         inputs={
             "experiment1_params": "params:experiment1",
+            "bootstrap_params": "params:bootstrap",
             **identity_inputs(exp1_sets, sorted(set(needed))),
         },
         outputs="experiment1_metrics",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from typing import Any
 
 import matplotlib
@@ -15,13 +16,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from logifold_kedro.datasets.seed_runs import seed_of
 from logifold_kedro.logifold.threshold import threshold_curve, threshold_grid
 from logifold_kedro.report_lib.figures import (
     entropy_histogram,
     grouped_accuracy_bars,
+    threshold_distribution_figure,
     threshold_figure,
 )
-from logifold_kedro.report_lib.tables import compare_with_published, to_markdown
+from logifold_kedro.report_lib.tables import across_seeds, compare_with_published, to_markdown
+
+logger = logging.getLogger(__name__)
 
 EXPERIMENT2_METRICS = [
     "threshold",
@@ -33,6 +38,9 @@ EXPERIMENT2_METRICS = [
     "u1_core_accuracy",
     "u1_core_coverage",
 ]
+EXPERIMENT1_KEYS = ["kind", "target", "condition"]
+EXPERIMENT1_MEASURES = ["core_coverage", "core_accuracy", "overall_accuracy"]
+EXPERIMENT2_KEYS = ["environment", "evaluation"]
 GROUP_COLUMNS = {
     "u0_accuracy": "U0",
     "u1_accuracy": "U1",
@@ -73,6 +81,30 @@ def compare_thresholds(thresholds: dict[str, Any], published: dict[str, Any]) ->
     return table.merge(
         ours[["environment", "reached", "target", "core_accuracy", "core_coverage", "reason"]],
         on="environment",
+    )
+
+
+def aggregate_seeds(
+    seed: int,
+    experiment2: pd.DataFrame,
+    experiment1: pd.DataFrame,
+    experiment2_runs: dict[str, Any],
+    experiment1_runs: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Experiments 1 and 2 as mean and std over every seed run so far (the latest version of
+    each ``seed<n>`` folder; this run's tables for this seed)."""
+
+    def tables(runs: dict[str, Any], current: pd.DataFrame) -> dict[int, pd.DataFrame]:
+        found = {seed_of(partition): load for partition, load in runs.items()}
+        found[int(seed)] = lambda: current
+        return {s: load() for s, load in found.items()}
+
+    by_seed2 = tables(experiment2_runs, experiment2)
+    by_seed1 = tables(experiment1_runs, experiment1)
+    logger.info("aggregating Experiments 1 and 2 over seeds %s", sorted(by_seed2))
+    return (
+        across_seeds(by_seed2, EXPERIMENT2_KEYS, EXPERIMENT2_METRICS),
+        across_seeds(by_seed1, EXPERIMENT1_KEYS, EXPERIMENT1_MEASURES),
     )
 
 
@@ -131,6 +163,31 @@ def accuracy_figure(experiment2: pd.DataFrame) -> Figure:
     return grouped_accuracy_bars(table, "Accuracy per environment (test and AutoAttack transfer)")
 
 
+def threshold_bootstrap_figure(
+    threshold_bootstrap: pd.DataFrame, bootstrap_params: dict[str, Any]
+) -> Figure:
+    """How much the selected threshold moves when the validation set is resampled."""
+    return threshold_distribution_figure(
+        threshold_bootstrap, float(bootstrap_params.get("confidence", 0.95))
+    )
+
+
+def _seeds_note(experiment2_seeds: pd.DataFrame) -> str:
+    seeds = sorted(
+        {s for cell in experiment2_seeds["seeds"] for s in str(cell).split(", ")}, key=int
+    )
+    if len(seeds) < 2:
+        return (
+            f"One seed so far ({', '.join(seeds)}): no spread yet. Run the chain for more seeds "
+            "(`kedro run --params seed=7`, ...; README, Several seeds) and this table shows the "
+            "mean and standard deviation over all of them."
+        )
+    return (
+        f"Over the runs of seeds {', '.join(seeds)} (the latest version of each): the spread "
+        "that training and attack randomness give, beside the single-seed numbers above."
+    )
+
+
 def _embedded_png(figure: Figure) -> str:
     """A Markdown image holding the PNG itself, so the report opens anywhere on its own."""
     buffer = io.BytesIO()
@@ -155,6 +212,9 @@ def write_report(
     experiment3_table: pd.DataFrame,
     experiment2: pd.DataFrame,
     imm_details: dict[str, Any],
+    threshold_bootstrap: pd.DataFrame,
+    bootstrap_params: dict[str, Any],
+    experiment2_seeds: pd.DataFrame,
 ) -> tuple[str, dict[str, Any]]:
     """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
     the headline numbers for kedro-viz.
@@ -192,13 +252,25 @@ def write_report(
                 [{k: v for k, v in autoattack_report.items() if not isinstance(v, (list, dict))}]
             )
         ),
+        "## Uncertainty",
+        "Every accuracy and coverage below is shown as `value [low, high]`: a "
+        f"{bootstrap_params.get('confidence', 0.95):.0%} percentile bootstrap interval over the "
+        f"test images ({bootstrap_params.get('n_resamples', 1000)} resamples, seed "
+        f"{bootstrap_params.get('seed', 0)}; the numbers of one row share resamples). It covers "
+        "the sampling of test images only, not training randomness: for that, compare seeds "
+        "(README, Several seeds). Thresholds carry the interval of their bootstrap "
+        "distribution over the validation set (figure below).",
         "## Thresholds chosen on validation",
         to_markdown(thresholds_table),
+        _embedded_png(threshold_bootstrap_figure(threshold_bootstrap, bootstrap_params)),
         "## Experiment 1: entropy and accuracy of single models and committees",
         to_markdown(experiment1.drop(columns=["image_set"], errors="ignore")),
         "## Experiment 2: generations and IMM (ours, published, difference)",
         to_markdown(experiment2_table),
         _embedded_png(accuracy_plot),
+        "## Experiment 2 across seeds (mean ± std)",
+        _seeds_note(experiment2_seeds),
+        to_markdown(experiment2_seeds),
         "## Experiment 3: total entropy",
         to_markdown(experiment3_table),
         "## Core against the threshold (test)",

@@ -6,11 +6,13 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     accuracy_figure,
+    aggregate_seeds,
     compare_experiment2,
     compare_experiment3,
     compare_thresholds,
     entropy_figures,
     markdown_tables,
+    threshold_bootstrap_figure,
     threshold_figures,
     write_report,
 )
@@ -40,12 +42,30 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="compare_thresholds",
             ),
             Node(
+                aggregate_seeds,
+                [
+                    "params:seed",
+                    "experiment2_metrics",
+                    "experiment1_metrics",
+                    "experiment2_metrics_by_seed",
+                    "experiment1_metrics_by_seed",
+                ],
+                ["experiment2_seeds_metrics", "experiment1_seeds_metrics"],
+                name="aggregate_seeds",
+            ),
+            Node(
                 threshold_figures,
                 ["imm_details", "params:threshold"],
                 "threshold_plots",
                 name="plot_thresholds",
             ),
             Node(entropy_figures, "imm_details", "entropy_plots", name="plot_entropies"),
+            Node(
+                threshold_bootstrap_figure,
+                ["threshold_bootstrap_metrics", "params:bootstrap"],
+                "threshold_bootstrap_plot",
+                name="plot_threshold_bootstrap",
+            ),
             Node(accuracy_figure, "experiment2_metrics", "accuracy_plot", name="plot_accuracy"),
             Node(
                 markdown_tables,
@@ -54,6 +74,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "experiment2": "experiment2_comparison_metrics",
                     "experiment3": "experiment3_comparison_metrics",
                     "thresholds": "thresholds_comparison_metrics",
+                    "experiment2_across_seeds": "experiment2_seeds_metrics",
+                    "experiment1_across_seeds": "experiment1_seeds_metrics",
                 },
                 "tables_markdown",
                 name="write_markdown_tables",
@@ -72,6 +94,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "experiment3_comparison_metrics",
                     "experiment2_metrics",
                     "imm_details",
+                    "threshold_bootstrap_metrics",
+                    "params:bootstrap",
+                    "experiment2_seeds_metrics",
                 ],
                 ["report", "headline_report"],
                 name="write_report",
