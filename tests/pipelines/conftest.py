@@ -34,16 +34,33 @@ def make_project_copy(root: Path) -> Path:
     return root
 
 
-def run_stage(project: Path, pipeline_name: str | None, env: str = "tiny", **kwargs) -> dict:
+def run_stage(
+    project: Path,
+    pipeline_name: str | None,
+    env: str = "tiny",
+    runtime_params: dict | None = None,
+    **kwargs,
+) -> dict:
+    """`kedro run --env <env> --pipelines <name> [--params ...]` in the project."""
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
+    with KedroSession.create(
+        project_path=project, env=env, runtime_params=runtime_params
+    ) as session:
         return session.run(pipeline_name=pipeline_name, **kwargs)
 
 
-def load(project: Path, name: str, env: str = "tiny", version: str | None = None):
+def load(
+    project: Path,
+    name: str,
+    env: str = "tiny",
+    version: str | None = None,
+    runtime_params: dict | None = None,
+):
     """Load a catalog entry of the tiny project, as a notebook user would."""
     bootstrap_project(project)
-    with KedroSession.create(project_path=project, env=env) as session:
+    with KedroSession.create(
+        project_path=project, env=env, runtime_params=runtime_params
+    ) as session:
         catalog = session.load_context().catalog
         if version is None:
             return catalog.load(name)

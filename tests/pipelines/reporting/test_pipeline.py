@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.pipelines.conftest import load
+import numpy as np
+import pandas as pd
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from logifold_kedro.pipelines import training
+from logifold_kedro.pipelines.naming import model_entry, u0_members
+from tests.pipelines.conftest import load, run_stage
 
 
 def test_report_tables_and_figures(reported):
@@ -16,7 +23,64 @@ def test_report_tables_and_figures(reported):
     pngs = list(root.glob("figures/**/*.png"))
     assert len(pngs) >= 9
     assert all(p.stat().st_size > 1000 for p in pngs)
+    assert "0 [" in text or "1 [" in text  # values shown with their bootstrap intervals
+    assert (root / "figures" / "threshold_bootstrap.png").is_dir()
     comparison = load(reported, "experiment2_comparison_metrics")
     assert {"imm_accuracy_ours", "imm_accuracy_published", "imm_accuracy_diff"} <= set(
         comparison.columns
     )
+
+
+def save_as_seed(project, seed: int, name: str, table: pd.DataFrame) -> None:
+    """Save a table through the catalog of another seed's run (`--params seed=<n>`)."""
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env="tiny", runtime_params={"seed": seed}
+    ) as session:
+        session.load_context().catalog.save(name, table)
+
+
+def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reported):
+    models = reported / "data" / "06_models" / "tiny"
+    name = u0_members()[0]
+    seed42_folder = models / "seed42" / "u0" / f"{name}.keras"
+    seed42_versions = sorted(p.name for p in seed42_folder.iterdir())
+
+    # Another seed trains its own models in its own folder and leaves seed 42's alone.
+    one_model = training.create_pipeline().only_nodes_with_namespaces([f"u0.{name}"])
+    run_stage(
+        reported,
+        "training",
+        runtime_params={"seed": 7},
+        node_names=["make_splits", *(node.name for node in one_model.nodes)],
+    )
+    seed7_folder = models / "seed7" / "u0" / f"{name}.keras"
+    assert len(list(seed7_folder.iterdir())) == 1
+    assert sorted(p.name for p in seed42_folder.iterdir()) == seed42_versions
+    weights = [
+        load(reported, model_entry("u0", name), runtime_params=params).get_weights()[0]
+        for params in (None, {"seed": 7})
+    ]
+    assert not np.allclose(weights[0], weights[1]), "seed 7 trained like seed 42"
+
+    # Seed 7's experiment tables (seed 42's shifted, standing in for its later stages), then
+    # seed 42's reporting aggregates the latest table of every seed folder.
+    experiment2 = load(reported, "experiment2_metrics")
+    save_as_seed(
+        reported,
+        7,
+        "experiment2_metrics",
+        experiment2.assign(imm_accuracy=experiment2["imm_accuracy"] - 0.1),
+    )
+    save_as_seed(reported, 7, "experiment1_metrics", load(reported, "experiment1_metrics"))
+    run_stage(reported, "reporting")
+    seeds = load(reported, "experiment2_seeds_metrics")
+    assert (seeds["n_seeds"] == 2).all() and (seeds["seeds"] == "7, 42").all()
+    merged = seeds.merge(experiment2, on=["environment", "evaluation"])
+    defined = merged["imm_accuracy"].notna()
+    np.testing.assert_allclose(
+        merged.loc[defined, "imm_accuracy_mean"], merged.loc[defined, "imm_accuracy"] - 0.05
+    )
+    np.testing.assert_allclose(merged.loc[defined, "imm_accuracy_std"], 0.1 / np.sqrt(2))
+    report = load(reported, "report")
+    assert "Over the runs of seeds 7, 42" in report
