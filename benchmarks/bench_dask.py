@@ -159,29 +159,17 @@ def compare_outputs(first: Path, second: Path) -> dict[str, Any]:
     return {"compared": compared, "equal": compared - len(differing), "differing": differing}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--keep", action="store_true", help="keep the project copies")
-    args = parser.parse_args()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_dask_"))
-    load_before = os.getloadavg()
-    sequential = make_demo_copy(workdir / "sequential")
-    distributed = make_demo_copy(workdir / "dask")
-    seconds_sequential = run_kedro(sequential, [], workdir / "sequential.log")
-    print(f"sequential: {seconds_sequential:.0f} s", flush=True)
-    seconds_dask = run_kedro(distributed, ["--runner", DASK_RUNNER], workdir / "dask.log")
-    print(f"dask (2 workers): {seconds_dask:.0f} s", flush=True)
-
+def analyse(workdir: Path, seconds_sequential: float, seconds_dask: float, load: list) -> dict:
+    sequential, distributed = workdir / "sequential", workdir / "dask"
     sequential_durations = node_durations((workdir / "sequential.log").read_text())
     dask_log = (workdir / "dask.log").read_text()
     workers = sorted({worker for _, worker, _ in DASK_NODE.findall(dask_log)})
-    result = {
+    return {
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_before": [round(x, 2) for x in load],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "sequential_seconds": round(seconds_sequential, 1),
@@ -192,6 +180,32 @@ def main() -> None:
         "dask_total_node_seconds": round(sum(node_durations(dask_log).values()), 1),
         "outputs": compare_outputs(sequential, distributed),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the project copies")
+    parser.add_argument(
+        "--analyse-only",
+        nargs=2,
+        type=float,
+        metavar=("SEQUENTIAL_S", "DASK_S"),
+        help="recompute the results from the runs kept in --workdir (their wall times given)",
+    )
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_dask_"))
+    load_before = list(os.getloadavg())
+    if args.analyse_only:
+        seconds_sequential, seconds_dask = args.analyse_only
+    else:
+        sequential = make_demo_copy(workdir / "sequential")
+        distributed = make_demo_copy(workdir / "dask")
+        seconds_sequential = run_kedro(sequential, [], workdir / "sequential.log")
+        print(f"sequential: {seconds_sequential:.0f} s", flush=True)
+        seconds_dask = run_kedro(distributed, ["--runner", DASK_RUNNER], workdir / "dask.log")
+        print(f"dask (2 workers): {seconds_dask:.0f} s", flush=True)
+    result = analyse(workdir, seconds_sequential, seconds_dask, load_before)
     RESULT_PATH.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     if not args.keep and args.workdir is None:

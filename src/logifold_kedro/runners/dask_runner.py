@@ -257,7 +257,9 @@ def start_local_cluster(options: Mapping[str, Any]) -> Any:
         "options": {
             "host": host,
             "dashboard": bool(dashboard_address),
-            "dashboard_address": dashboard_address,
+            # The scheduler's HTTP server starts even without a dashboard: a free port, so
+            # two runs (or users) on one machine do not compete for 8787.
+            "dashboard_address": dashboard_address or f"{host}:0",
         },
     }
     specs = {
