@@ -143,3 +143,10 @@ def test_runner_module_imports_no_framework():
         Path(__file__).resolve().parents[2],
     )
     assert loaded == {"tensorflow": False, "keras": False, "torch": False}
+
+
+def test_unreachable_scheduler_says_what_to_do(tmp_path):
+    pipeline = Pipeline([Node(double, "params:values", "doubled", name="double")])
+    runner = DaskRunner(address="tcp://127.0.0.1:9", config={"connect_timeout_seconds": 2})
+    with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler at tcp://127"):
+        runner.run(pipeline, json_catalog(tmp_path, ["doubled"]))
