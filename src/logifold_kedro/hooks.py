@@ -9,6 +9,9 @@ so a run of framework-free nodes never imports TensorFlow or torch.
 the catalog exists, and stops with one clear message naming what is missing and how to get it.
 
 `RunLogHook` logs how long each node took and, at the end, the slowest nodes and peak memory.
+
+`DaskConfigHook` hands the `dask` configuration (`conf/<env>/dask*.yml`) to
+`logifold_kedro.runners.DaskRunner`, which Kedro's CLI builds without arguments.
 """
 
 from __future__ import annotations
@@ -145,6 +148,10 @@ class RunLogHook:
         self.durations[node.name] = seconds
         logger.info("node %s took %.1f s", node.name, seconds)
 
+    def record_node_duration(self, node_name: str, seconds: float) -> None:
+        """A node's wall time measured elsewhere (DaskRunner: on a worker, no node hooks)."""
+        self.durations[node_name] = seconds
+
     @hook_impl
     def after_pipeline_run(self) -> None:
         total = time.perf_counter() - self._run_started
@@ -156,3 +163,20 @@ class RunLogHook:
             peak_rss_mib(),
             listing,
         )
+
+
+class DaskConfigHook:
+    """Give `DaskRunner` the run's `dask` configuration (scheduler address, local cluster,
+    resources per tag). An environment without `dask*.yml` gets the runner's defaults."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        from kedro.config import MissingConfigException
+
+        from logifold_kedro.runners.dask_runner import set_project_config
+
+        try:
+            config = context.config_loader["dask"]
+        except (KeyError, MissingConfigException):
+            config = {}
+        set_project_config(config)

@@ -9,7 +9,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from logifold_kedro.hooks import FrameworkSetupHook, PreflightHook, RunLogHook
+from logifold_kedro.hooks import DaskConfigHook, FrameworkSetupHook, PreflightHook, RunLogHook
 
 # Before anything (the catalog, the preflight check) can import TensorFlow: its oneDNN CPU
 # kernels crash on some final batch sizes (see logifold_kedro.tf_lib). A user's choice wins.
@@ -18,7 +18,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
 
-HOOKS = (PreflightHook(), FrameworkSetupHook(), RunLogHook())
+HOOKS = (PreflightHook(), FrameworkSetupHook(), RunLogHook(), DaskConfigHook())
 
 # kedro-telemetry would try the network, which this project's machines do not have.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
@@ -29,5 +29,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "config_patterns": {
         "globals": ["globals.yml"],
+        # DaskRunner: scheduler address, local cluster, resources per tag (conf/<env>/dask.yml)
+        "dask": ["dask*", "dask*/**"],
     },
 }
