@@ -168,6 +168,20 @@ class HeadlessChromium:
                 raise TimeoutError(f"{expression!r} still false after {timeout} s")
             time.sleep(interval)
 
+    def wait_until_still(self, expression: str, timeout: float = 30, interval: float = 0.5) -> Any:
+        """Poll a JavaScript expression until two polls in a row give the same value (e.g. the
+        positions of drawn elements once an animation has ended); return it."""
+        deadline = time.monotonic() + timeout
+        previous = self.evaluate(expression)
+        while True:
+            time.sleep(interval)
+            value = self.evaluate(expression)
+            if value == previous:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{expression!r} still changing after {timeout} s")
+            previous = value
+
     def screenshot(self, path: Path) -> bytes:
         png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -144,10 +144,12 @@ def show(browser: HeadlessChromium, url: str) -> dict:
     """Open a kedro-viz URL and wait until it has drawn its graph; what it drew."""
     browser.open(url)
     browser.wait_for("document.querySelectorAll('.pipeline-node__text').length > 0", timeout=300)
-    browser.wait_for(  # the fade-in of the nodes has ended
-        "[...document.querySelectorAll('.pipeline-node__text')].every("
-        "e => getComputedStyle(e).opacity === '1')",
-        timeout=30,
+    # Then kedro-viz fades the nodes in and zooms to fit: wait until nothing moves.
+    browser.wait_until_still(
+        "JSON.stringify([...document.querySelectorAll('.pipeline-node')].slice(0, 20).map(e => {"
+        " const r = e.getBoundingClientRect();"
+        " return [Math.round(r.x), Math.round(r.y), getComputedStyle(e).opacity]; }))",
+        timeout=60,
     )
     return json.loads(browser.evaluate(DRAWN))
 
