@@ -94,10 +94,16 @@ def first_generation() -> list[Node]:
         for r in resnet_members()
     ]
     u1_attack_sets = [image_set(apgd_source("u1", s), "test") for s in SETTINGS]
+    # Two nodes per model, not one: U0 on the transfer set is U0's own output (layer
+    # model_output), U0 on sets attacked against U1 belongs to the first generation; one node
+    # writing both would point the lineage back from first_generation to model_output, and
+    # kedro-viz draws no layers for a cycle. The second node reuses the loaded checkpoint.
     nodes += [
-        predict_node(
-            "u0", m, [AUTOATTACK_SET, *u1_attack_sets], "params:training_recipe", "immunization"
-        )
+        predict_node("u0", m, [AUTOATTACK_SET], "params:training_recipe", "transfer")
+        for m in u0_members()
+    ]
+    nodes += [
+        predict_node("u0", m, u1_attack_sets, "params:training_recipe", "first_gen_attacks")
         for m in u0_members()
     ]
     return nodes
