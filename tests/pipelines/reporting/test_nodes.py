@@ -30,6 +30,7 @@ from logifold_kedro.pipelines.reporting.nodes import (
     threshold_figures,
     write_report,
 )
+from tests.report_lib.test_adaptive import adaptive_metrics_frame
 
 REPO = Path(__file__).resolve().parents[3]
 PUBLISHED = yaml.safe_load((REPO / "conf" / "base" / "parameters_reporting.yml").read_text())[
@@ -229,6 +230,7 @@ HEADINGS = [
     "## Experiment 3: total entropy",
     "## Core against the threshold (test)",
     "## Entropy of core and out-of-core samples (test)",
+    "## Adaptive evaluation",
 ]
 
 
@@ -257,6 +259,7 @@ def report_inputs(scale: str) -> dict:
         "experiment3_table": compare_experiment3(experiment3_frame(), PUBLISHED),
         "experiment2": experiment2,
         "imm_details": details,
+        "adaptive_metrics": adaptive_metrics_frame(),
     }
 
 

@@ -72,6 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "experiment3_comparison_metrics",
                     "experiment2_metrics",
                     "imm_details",
+                    "adaptive_metrics",
                 ],
                 ["report", "headline_report"],
                 name="write_report",
