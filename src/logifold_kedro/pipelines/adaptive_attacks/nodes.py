@@ -44,6 +44,20 @@ def first_images(clean_set: Mapping[str, Any], num_images: int | None) -> dict[s
     return {"x": np.asarray(clean_set["x"][:n]), "y": np.asarray(clean_set["y"][:n])}
 
 
+def attacked_environments(adaptive_params: Mapping[str, Any]) -> list[str]:
+    """The environments whose soft IMM is attacked and evaluated (params `environments`)."""
+    from logifold_kedro.pipelines.naming import U2_ENVIRONMENTS
+
+    chosen = adaptive_params.get("environments", list(U2_ENVIRONMENTS))
+    unknown = sorted(set(chosen) - set(U2_ENVIRONMENTS))
+    if unknown or not chosen:
+        raise ValueError(
+            f"params:adaptive_attacks.environments must list some of {list(U2_ENVIRONMENTS)}, "
+            f"got {chosen!r}."
+        )
+    return list(chosen)
+
+
 def _u2_skipped(histories: Sequence[Mapping[str, Any]]) -> str | None:
     """Why the environment's U2' was skipped by policy (None: it was trained)."""
     for history in histories:
@@ -111,6 +125,8 @@ def attack_soft_imm(
         "temperature": tau,
     }
     skipped = _u2_skipped(histories)
+    if environment not in attacked_environments(adaptive_params):
+        skipped = "not in params:adaptive_attacks.environments"
     if skipped is not None:
         logger.warning("%s: U2' of %s skipped (%s); no attack", output_name, environment, skipped)
         x_adv = images["x"].astype(np.float32)
@@ -186,7 +202,8 @@ def evaluate_adaptive_attacks(
     (``U1 if H1 <= t else U2'``), U1 core coverage and core accuracy at the environment's t, the
     fraction ``wrong_in_core = mean(H1 <= t and U1 wrong)`` (the IMM's errors the gate cannot
     catch), U1's mean entropy, the soft IMM's accuracy (``g = sigmoid((t - H1) / tau)``) and the
-    perturbation sizes. U2' skipped by policy: the U2' and IMM numbers are NaN.
+    perturbation sizes. U2' skipped by policy: the U2' and IMM numbers are NaN. Environments
+    left out of `params:adaptive_attacks.environments` get no rows.
     """
     adaptive_sets = [s for _, kind, _, _, s in layout if kind == "adaptive"]
     if not adaptive_sets:
@@ -195,7 +212,10 @@ def evaluate_adaptive_attacks(
     reference_labels = np.asarray(entries[adaptive_sets[0]]["y"])
     tau = float(adaptive_params["soft_imm"]["temperature"])
     rows = []
+    chosen = attacked_environments(adaptive_params)
     for environment, kind, attack, setting, image_set in layout:
+        if environment not in chosen:  # not attacked at this scale: no rows
+            continue
         images = entries[image_set]
         labels = np.asarray(images["y"][:n]).astype(np.int64)
         if len(labels) != n or not np.array_equal(labels, reference_labels):
