@@ -87,3 +87,10 @@ def test_skipped_environment_and_section_layout():
         assert f"- **{env}** (t = 0.500" in text
     assert "| attack" in text and "soft IMM acc" in text and "wrong in core" in text
     assert adaptive_section(table.iloc[:0])[-1] == "No adaptive attack was evaluated."
+
+
+def test_statement_warns_when_the_clean_core_is_empty():
+    rows = environment_rows("union", [0.9, 0.8, 0.82, 0.5, 0.3], [0.0] * 5)
+    assert "core is empty" not in environment_statement(rows)
+    rows.loc[rows["kind"] == "none", "u1_core_size"] = 0
+    assert "core is empty on the clean images" in environment_statement(rows)

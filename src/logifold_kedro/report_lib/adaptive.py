@@ -81,6 +81,11 @@ def environment_statement(rows: pd.DataFrame) -> str:
             f"({_named(worst_non)})"
         )
     sentences = [f"{head}: {verdict}; clean accuracy {float(clean['imm_accuracy']):.3f}."]
+    if int(clean["u1_core_size"]) == 0:
+        sentences.append(
+            "U1's core is empty on the clean images at this threshold, so the IMM answers with "
+            "U2' alone and its gate is hardly exercised: these verdicts say little about the gate."
+        )
 
     core_attack = adaptive[adaptive["attack"] == "confident core"]
     if not core_attack.empty:
