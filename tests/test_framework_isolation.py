@@ -33,6 +33,7 @@ def test_package_registry_and_framework_free_node_import_no_framework():
         train, val, test = make_splits(raw, {"val_fraction": 0.2, "seed": 42})
         assert len(train["y"]) == 40
         import logifold_kedro.pipelines.reporting.nodes, logifold_kedro.logifold
+        import logifold_kedro.pipelines.adaptive_attacks.nodes, logifold_kedro.report_lib.adaptive
         import logifold_kedro.datasets.robustbench_model
         """
     )
@@ -49,6 +50,7 @@ def test_package_registry_and_framework_free_node_import_no_framework():
                 "logifold_kedro.tf_lib.committee",
                 "logifold_kedro.tf_lib.apgd",
                 "logifold_kedro.tf_lib.specialists",
+                "logifold_kedro.tf_lib.soft_imm",
                 "logifold_kedro.tf_lib.setup",
             ],
             "tensorflow",

@@ -97,6 +97,12 @@ def immunized(art_attacked) -> Path:
 
 
 @pytest.fixture(scope="session")
-def reported(immunized) -> Path:
-    run_stage(immunized, "reporting")
+def adapted(immunized) -> Path:
+    run_stage(immunized, "adaptive_attacks")
     return immunized
+
+
+@pytest.fixture(scope="session")
+def reported(adapted) -> Path:
+    run_stage(adapted, "reporting")
+    return adapted

@@ -63,6 +63,41 @@ def imm_route(
     return routed, core
 
 
+def soft_route(
+    u1_probs_mean: np.ndarray,
+    u2_probs_mean: np.ndarray,
+    u1_entropy: np.ndarray,
+    t: float,
+    temperature: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The soft IMM (the differentiable stand-in that adaptive attacks target), in numpy.
+
+    ``g_i = sigmoid((t - H1_i) / tau)``, ``soft_i = g_i * U1_i + (1 - g_i) * U2'_i``: as
+    ``tau -> 0`` (or for ``|t - H1_i| >> tau``) it is :func:`imm_route`'s hard routing.
+
+    Returns:
+        ``(soft, gate)``: (N, C) probabilities and the (N,) gate values in [0, 1].
+    """
+    u1_output = np.asarray(u1_probs_mean, dtype=np.float64)
+    u2_output = np.asarray(u2_probs_mean, dtype=np.float64)
+    entropy = check_entropy(u1_entropy, "u1_entropy")
+    threshold = check_threshold(t)
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"temperature (tau) must be a positive number, got {temperature!r}.")
+    if u1_output.shape != u2_output.shape or u1_output.ndim != 2:
+        raise ValueError(
+            f"U1 and U2' outputs must both have shape (N, C), got {u1_output.shape} and "
+            f"{u2_output.shape}."
+        )
+    if u1_output.shape[0] != entropy.shape[0]:
+        raise ValueError(
+            f"outputs have {u1_output.shape[0]} rows but u1_entropy has {entropy.shape[0]}."
+        )
+    # sigmoid(z) = (1 + tanh(z / 2)) / 2: no overflow for large |z|.
+    gate = 0.5 * (1.0 + np.tanh((threshold - entropy) / (2.0 * float(temperature))))
+    return gate[:, None] * u1_output + (1.0 - gate[:, None]) * u2_output, gate
+
+
 def total_entropy(u1_entropy: np.ndarray, u2_entropy: np.ndarray, t: float) -> dict[str, float]:
     """Total entropy of U1 alone and of the IMM (U1 on its core, U2' elsewhere).
 

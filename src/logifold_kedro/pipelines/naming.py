@@ -100,3 +100,27 @@ def u1_member_ids() -> list[str]:
 
 def u2_member_ids(environment: str) -> list[str]:
     return [member_id(f"u2_{environment}", m) for m in resnet_members()]
+
+
+# --- adaptive attacks (pipeline adaptive_attacks) ----------------------------------------------
+#: APGD settings of the adaptive attacks: the two of METHOD.md and a stronger one (100 iterations).
+ADAPTIVE_SETTINGS = ("weak", "strong", "strongest")
+#: Target name of the confident-core attack (it attacks U1's gate, the same for every environment).
+CONFIDENT_CORE_TARGET = "u1_confident_core"
+
+
+def soft_imm_target(environment: str) -> str:
+    """Target name of the soft IMM of an environment: `imm_union_soft`, ..."""
+    if environment not in U2_ENVIRONMENTS:
+        raise ValueError(f"no IMM for {environment!r}; environments with a U2': {U2_ENVIRONMENTS}")
+    return f"imm_{environment}_soft"
+
+
+def apgd_setting_param(setting: str) -> str:
+    """The parameter holding an APGD setting: `params:apgd.weak`, ...,
+    `params:adaptive_attacks.apgd_strongest`."""
+    if setting in SETTINGS:
+        return f"params:apgd.{setting}"
+    if setting in ADAPTIVE_SETTINGS:
+        return f"params:adaptive_attacks.apgd_{setting}"
+    raise ValueError(f"unknown APGD setting {setting!r}; expected one of {ADAPTIVE_SETTINGS}")

@@ -40,7 +40,7 @@ import sys
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import islice
 from typing import Any, NamedTuple
 
@@ -148,6 +148,10 @@ def _row_digests(rows: np.ndarray) -> list[bytes]:
     return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
 
 
+#: A per-image attack loss: ``loss(one-hot labels (n, C), model outputs (n, W)) -> (n,)``.
+AttackLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
 class _CompiledPasses(NamedTuple):
     model: keras.Model  # kept so that its id (the cache key) is not reused by another object
     forward: Any
@@ -155,23 +159,31 @@ class _CompiledPasses(NamedTuple):
     loss_from_probs: Any
 
 
-# Compiled passes per model object, most recently used last. Tracing a committee's passes costs a
-# few seconds; a run attacks the same committee object (`committee.build_committee` returns the
-# one it built before) for several splits and settings, so the traces are reused.
-_COMPILED: OrderedDict[tuple[int, tuple[int, ...], int], _CompiledPasses] = OrderedDict()
+# Compiled passes per (model object, loss), most recently used last. Tracing a committee's
+# passes costs a few seconds; a run attacks the same committee object
+# (`committee.build_committee` returns the one it built before) for several splits and settings,
+# so the traces are reused.
+_COMPILED: OrderedDict[tuple[int, tuple[int, ...], int, AttackLoss], _CompiledPasses] = (
+    OrderedDict()
+)
 _MAX_COMPILED = 16
 
 
 def _compiled_passes(
-    model: keras.Model, input_shape: tuple[int, ...], nb_classes: int
+    model: keras.Model,
+    input_shape: tuple[int, ...],
+    nb_classes: int,
+    loss: AttackLoss = _cross_entropy_on_probabilities,
 ) -> _CompiledPasses:
-    """The model's forward, fused forward+backward and loss functions, traced once per model."""
-    key = (id(model), input_shape, nb_classes)
+    """The model's forward, fused forward+backward and loss functions, traced once per model and
+    loss. ``loss(labels, outputs)`` gives per-image losses from the model's outputs."""
+    key = (id(model), input_shape, nb_classes, loss)
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key]
     x_spec = tf.TensorSpec((None, *input_shape), tf.float32)
     y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
+    outputs_spec = tf.TensorSpec((None, int(model.output_shape[-1])), tf.float32)
 
     # Fixed signatures with an open batch dimension: each function is traced once.
     @tf.function(input_signature=[x_spec])
@@ -183,13 +195,13 @@ def _compiled_passes(
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(x)
             probs = model(x, training=False)
-            losses = _cross_entropy_on_probabilities(labels, probs)
+            losses = loss(labels, probs)
         # d(sum of losses)/dx: row i is d loss_i / d x_i (images are independent).
         return probs, losses, tape.gradient(losses, x)
 
-    @tf.function(input_signature=[y_spec, tf.TensorSpec((None, nb_classes), tf.float32)])
+    @tf.function(input_signature=[y_spec, outputs_spec])
     def loss_from_probs(labels, probs):
-        return _cross_entropy_on_probabilities(labels, probs)
+        return loss(labels, probs)
 
     _COMPILED[key] = _CompiledPasses(model, forward, forward_backward, loss_from_probs)
     while len(_COMPILED) > _MAX_COMPILED:
@@ -208,6 +220,12 @@ class FusedCommitteeClassifier(TensorFlowV2Classifier):
     Works for any Keras model with probability outputs: a committee from
     :func:`logifold_kedro.tf_lib.committee.build_committee` or a single member.
 
+    ``loss`` (optional) replaces the cross-entropy by another per-image loss that APGD then
+    maximises, ``loss(one-hot labels (n, C), model outputs (n, W)) -> (n,)`` in TensorFlow ops.
+    With it the model may output W > C columns: the first C are the class probabilities (what
+    ``predict`` returns, and what APGD's labels and success check use), the others per-image
+    values the loss reads (e.g. an entropy), so a loss on cached rows needs no model pass.
+
     ``max_iter`` (attribute, may be set later; :func:`build_apgd` does) is the attack's
     iteration count per restart. Counters (rows = images): ``forward_rows`` counts images sent
     through the model (with or without backward), ``backward_rows`` those that also got a
@@ -222,16 +240,19 @@ class FusedCommitteeClassifier(TensorFlowV2Classifier):
         clip_values: tuple[float, float] = (0.0, 1.0),
         batch_size: int = 64,
         max_iter: int | None = None,
+        loss: AttackLoss | None = None,
     ) -> None:
         """``batch_size`` bounds the images per model pass. ``max_iter``: the attack's
         iterations per restart, if known; then ``compute_loss`` on new points also computes their
-        gradients (APGD asks for them in the next iteration) except in the last iteration."""
+        gradients (APGD asks for them in the next iteration) except in the last iteration.
+        ``loss``: see the class docstring (None: cross-entropy)."""
         if input_shape is None:
             input_shape = tuple(model.input_shape[1:])
-        if model.output_shape[-1] != nb_classes:
+        n_outputs = model.output_shape[-1]
+        if n_outputs != nb_classes and (loss is None or n_outputs < nb_classes):
             raise ValueError(
-                f"model {model.name!r} outputs {model.output_shape[-1]} classes, "
-                f"but nb_classes is {nb_classes}."
+                f"model {model.name!r} outputs {n_outputs} columns, but nb_classes is "
+                f"{nb_classes} (only a custom loss may read extra columns after the classes)."
             )
         if batch_size <= 0:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
@@ -254,7 +275,12 @@ class FusedCommitteeClassifier(TensorFlowV2Classifier):
         self.backward_rows = 0
         self.cached_rows = 0
 
-        passes = _compiled_passes(model, tuple(self._input_shape), nb_classes)
+        passes = _compiled_passes(
+            model,
+            tuple(self._input_shape),
+            nb_classes,
+            _cross_entropy_on_probabilities if loss is None else loss,
+        )
         self._fused_forward = passes.forward
         self._fused_forward_backward = passes.forward_backward
         self._loss_from_probs = passes.loss_from_probs
@@ -341,7 +367,8 @@ class FusedCommitteeClassifier(TensorFlowV2Classifier):
             self._run_forward(x[missing], [digests[i] for i in missing])
         if not digests:
             return np.zeros((0, self.nb_classes), dtype=np.float32)
-        return np.stack([self._probs_cache[digest] for digest in digests])
+        # The class probabilities: columns after the first C are extra values of a custom loss.
+        return np.stack([self._probs_cache[digest][: self.nb_classes] for digest in digests])
 
     def compute_loss(
         self,
@@ -574,13 +601,15 @@ def apgd_attack(
     setting: Mapping[str, Any],
     seed: int,
     num_classes: int = 10,
+    loss: AttackLoss | None = None,
 ) -> np.ndarray:
     """APGD-CE images against ``model``: float32 NHWC in [0, 1], ``||x_adv - x||_2 <= eps``.
 
     ART's ``AutoProjectedGradientDescent`` (L2, untargeted, cross-entropy, ``y=None`` so the
     labels are the model's own predictions) on a :class:`FusedCommitteeClassifier`; ``setting``
     holds ``eps, eps_step, max_iter, nb_random_init, batch_size`` (and optionally ``norm: 2``).
-    The same seed gives the same arrays.
+    The same seed gives the same arrays. ``loss``: another per-image loss for APGD to maximise
+    instead of the cross-entropy (see :class:`FusedCommitteeClassifier`).
     """
     checked = check_apgd_setting(setting)
     x = _check_images(model, x)
@@ -591,6 +620,7 @@ def apgd_attack(
         nb_classes=num_classes,
         batch_size=checked["batch_size"],
         max_iter=checked["max_iter"],
+        loss=loss,
     )
     attack = build_apgd(classifier, checked)
     started = time.perf_counter()

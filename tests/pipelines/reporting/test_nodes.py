@@ -31,6 +31,7 @@ from logifold_kedro.pipelines.reporting.nodes import (
     threshold_figures,
     write_report,
 )
+from tests.report_lib.test_adaptive import adaptive_metrics_frame
 
 REPO = Path(__file__).resolve().parents[3]
 PUBLISHED = yaml.safe_load((REPO / "conf" / "base" / "parameters_reporting.yml").read_text())[
@@ -236,6 +237,7 @@ HEADINGS = [
     "## Experiment 3: total entropy",
     "## Core against the threshold (test)",
     "## Entropy of core and out-of-core samples (test)",
+    "## Adaptive evaluation",
 ]
 
 
@@ -270,6 +272,7 @@ def report_inputs(scale: str) -> dict:
         "experiment2_seeds": aggregate_seeds(
             42, experiment2, experiment1, {"seed7": lambda: shifted(experiment2)}, {}
         )[0],
+        "adaptive_metrics": adaptive_metrics_frame(),
     }
 
 

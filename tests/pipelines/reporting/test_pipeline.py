@@ -17,7 +17,7 @@ def test_report_tables_and_figures(reported):
     reports = list(root.glob("report.md/*/report.md"))
     assert len(reports) == 1
     text = reports[0].read_text()
-    for heading in ("Experiment 1", "Experiment 2", "Experiment 3", "Thresholds"):
+    for heading in ("Experiment 1", "Experiment 2", "Experiment 3", "Thresholds", "Adaptive"):
         assert heading in text
     assert "CPU demo scale" in text
     pngs = list(root.glob("figures/**/*.png"))

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from logifold_kedro.datasets.seed_runs import seed_of
 from logifold_kedro.logifold.threshold import threshold_curve, threshold_grid
+from logifold_kedro.report_lib.adaptive import adaptive_section
 from logifold_kedro.report_lib.figures import (
     entropy_histogram,
     grouped_accuracy_bars,
@@ -215,6 +216,7 @@ def write_report(
     threshold_bootstrap: pd.DataFrame,
     bootstrap_params: dict[str, Any],
     experiment2_seeds: pd.DataFrame,
+    adaptive_metrics: pd.DataFrame,
 ) -> tuple[str, dict[str, Any]]:
     """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
     the headline numbers for kedro-viz.
@@ -277,6 +279,7 @@ def write_report(
         *(_embedded_png(fig) for fig in threshold_plots.values()),
         "## Entropy of core and out-of-core samples (test)",
         *(_embedded_png(fig) for fig in entropy_plots.values()),
+        *adaptive_section(adaptive_metrics),
     ]
     test_rows = experiment2_table[experiment2_table["evaluation"] == "test"]
     summary = {

@@ -97,6 +97,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "threshold_bootstrap_metrics",
                     "params:bootstrap",
                     "experiment2_seeds_metrics",
+                    "adaptive_metrics",
                 ],
                 ["report", "headline_report"],
                 name="write_report",

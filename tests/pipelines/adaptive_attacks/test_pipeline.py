@@ -1,0 +1,85 @@
+"""The adaptive-attacks stage as a user runs it, on tiny data: the attacked sets keep their
+budget and labels, and one row of `adaptive_metrics` is recomputed from the stored probabilities
+with the math module (hard routing, not the soft stand-in)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.logifold import committee_entropy, imm_route, mean_probabilities
+from logifold_kedro.pipelines.adaptive_attacks.pipeline import (
+    confident_core_set,
+    evaluation_layout,
+    soft_imm_set,
+)
+from logifold_kedro.pipelines.naming import (
+    ADAPTIVE_SETTINGS,
+    U2_ENVIRONMENTS,
+    probs_entry,
+    u1_member_ids,
+    u2_member_ids,
+)
+from tests.pipelines.conftest import load
+
+N_IMAGES = 8  # tests/conf_tiny/parameters_adaptive_attacks.yml
+
+
+def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
+    clean = load(adapted, "clean_test")
+    budgets = {"weak": 0.5, "strong": 0.7, "strongest": 0.7}
+    for setting in ADAPTIVE_SETTINGS:
+        for name in [confident_core_set(setting)] + [
+            soft_imm_set(env, setting) for env in U2_ENVIRONMENTS
+        ]:
+            attacked = load(adapted, name)
+            assert attacked["x"].shape == (N_IMAGES, 32, 32, 3)
+            assert attacked["x"].dtype == np.float32
+            np.testing.assert_array_equal(attacked["y"], clean["y"][:N_IMAGES])
+            assert perturbation_norms(clean["x"][:N_IMAGES], attacked["x"]).max() <= (
+                budgets[setting] + 1e-4
+            )
+            assert attacked["setting_name"] == setting
+
+
+def test_confident_core_images_are_unchanged_or_change_u1s_label(adapted):
+    """ART keeps an attacked image only where the attacked model's (U1's) label changed."""
+    clean = load(adapted, "clean_test")
+    ids = u1_member_ids()
+    clean_pred = mean_probabilities(
+        [load(adapted, probs_entry(m, "clean_test"))["probs"][:N_IMAGES] for m in ids]
+    ).argmax(axis=1)
+    changed_any = False
+    for setting in ADAPTIVE_SETTINGS:
+        name = confident_core_set(setting)
+        attacked = load(adapted, name)
+        moved = perturbation_norms(clean["x"][:N_IMAGES], attacked["x"]) > 0
+        pred = mean_probabilities([load(adapted, probs_entry(m, name))["probs"] for m in ids])
+        assert np.all(pred.argmax(axis=1)[moved] != clean_pred[moved])
+        changed_any |= bool(moved.any())
+    assert changed_any
+
+
+def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
+    table = load(adapted, "adaptive_metrics")
+    assert len(table) == len(evaluation_layout())
+    assert set(table["kind"]) == {"none", "non-adaptive", "adaptive"}
+    assert (table["n"] == N_IMAGES).all()
+    thresholds = load(adapted, "thresholds")
+    available = table[table["u2_available"]]
+    assert available["imm_accuracy"].between(0, 1).all()
+    assert table.loc[~table["u2_available"], "imm_accuracy"].isna().all()
+    if available.empty:  # every U2' skipped by the tiny policy: nothing more to recompute
+        return
+    row = available[available["kind"] == "adaptive"].iloc[-1]
+    env, name = row["environment"], row["image_set"]
+    u1 = np.stack([load(adapted, probs_entry(m, name))["probs"] for m in u1_member_ids()])
+    u2 = np.stack([load(adapted, probs_entry(m, name))["probs"] for m in u2_member_ids(env)])
+    labels = load(adapted, name)["y"]
+    t = thresholds[env]["threshold"]
+    h1 = committee_entropy(u1)
+    routed, core = imm_route(mean_probabilities(u1), mean_probabilities(u2), h1, t)
+    assert row["imm_accuracy"] == np.mean(routed.argmax(axis=1) == labels)
+    assert row["u1_core_coverage"] == core.mean()
+    wrong_in_core = core & (mean_probabilities(u1).argmax(axis=1) != labels)
+    assert row["wrong_in_core"] == wrong_in_core.mean()
