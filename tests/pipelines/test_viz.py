@@ -20,7 +20,14 @@ import pytest
 
 from tests.headless_chromium import HeadlessChromium, find_chromium, static_server
 
-STAGES = ("training", "torch_attacks", "art_attacks", "immunization", "reporting")
+STAGES = (
+    "training",
+    "torch_attacks",
+    "art_attacks",
+    "immunization",
+    "adaptive_attacks",
+    "reporting",
+)
 #: The layers in data-flow order (conf/base/catalog.yml): kedro-viz draws none if they cycle.
 LAYERS = [
     "raw",
@@ -29,6 +36,7 @@ LAYERS = [
     "model_output",
     "first_generation",
     "second_generation",
+    "adaptive",
     "reporting",
 ]
 #: A top-level node each stage's view must draw.
@@ -37,6 +45,7 @@ STAGE_NODES = {
     "torch_attacks": "autoattack_transfer",
     "art_attacks": "summarise_art_attacks",
     "immunization": "evaluate_generations",
+    "adaptive_attacks": "evaluate_adaptive_attacks",
     "reporting": "write_report",
 }
 FRAMEWORK_OF = {
@@ -44,6 +53,7 @@ FRAMEWORK_OF = {
     "torch_attacks": "torch",
     "art_attacks": "tensorflow",
     "immunization": "tensorflow",
+    "adaptive_attacks": "tensorflow",
 }
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

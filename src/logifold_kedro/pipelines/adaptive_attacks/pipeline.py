@@ -130,36 +130,43 @@ def evaluation_layout() -> list[tuple[str, str, str, str, str]]:
 
 
 def predictions() -> list[Node]:
-    """Each member's probabilities on the sets the evaluation needs and no stage stored yet."""
+    """Each member's probabilities on the sets the evaluation needs and no stage stored yet.
+
+    Outputs on the adaptive sets and on the non-adaptive ones are separate nodes: they sit in
+    different kedro-viz layers (adaptive after second_generation), and a node reading a later
+    layer than it writes would make the layers cycle.
+    """
     layout = evaluation_layout()
-    adaptive_sets = [s for _, kind, _, _, s in layout if kind == "adaptive"]
-    cc_sets = [confident_core_set(s) for s in ADAPTIVE_SETTINGS]
+    adaptive_sets = sorted({s for _, kind, _, _, s in layout if kind == "adaptive"})
     # Stored by the immunization stage: U0 on u1_apgd_*, SPs on every first-generation attack.
     u0_missing = [non_adaptive_set("sps", s) for s in SETTINGS]
-    nodes = [
-        predict_node(
-            "u0",
-            m,
-            [*sorted(set(adaptive_sets)), *u0_missing],
-            "params:training_recipe",
-            "adaptive_attacks",
-        )
-        for m in u0_members()
-    ]
+    nodes = []
+    for m in u0_members():
+        nodes += [
+            predict_node("u0", m, adaptive_sets, "params:training_recipe", "adaptive_attacks"),
+            predict_node("u0", m, u0_missing, "params:training_recipe", "sps_attacks"),
+        ]
     nodes += [
-        predict_node(
-            "sps", r, sorted(set(adaptive_sets)), "params:specialist_recipe", "adaptive_attacks"
-        )
+        predict_node("sps", r, adaptive_sets, "params:specialist_recipe", "adaptive_attacks")
         for r in resnet_members()
     ]
     for env in U2_ENVIRONMENTS:
         stored = set(environment_sets(env, "test"))  # immunization stage
-        env_sets = {s for e, _, _, _, s in layout if e == env} - set(cc_sets)
-        needed = sorted(env_sets - stored) + cc_sets
-        nodes += [
-            predict_node(f"u2_{env}", r, needed, "params:specialist_recipe", "adaptive_attacks")
-            for r in resnet_members()
-        ]
+        env_sets = {s for e, kind, _, _, s in layout if e == env and kind != "adaptive"}
+        env_adaptive = sorted({s for e, kind, _, _, s in layout if e == env and kind == "adaptive"})
+        for r in resnet_members():
+            nodes += [
+                predict_node(
+                    f"u2_{env}",
+                    r,
+                    sorted(env_sets - stored),
+                    "params:specialist_recipe",
+                    "first_gen_attacks",
+                ),
+                predict_node(
+                    f"u2_{env}", r, env_adaptive, "params:specialist_recipe", "adaptive_attacks"
+                ),
+            ]
     return nodes
 
 
