@@ -18,16 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from logifold_kedro.pipeline_registry import STAGES
 from tests.headless_chromium import HeadlessChromium, find_chromium, static_server
 
-STAGES = (
-    "training",
-    "torch_attacks",
-    "art_attacks",
-    "immunization",
-    "adaptive_attacks",
-    "reporting",
-)
 #: The layers in data-flow order (conf/base/catalog.yml): kedro-viz draws none if they cycle.
 LAYERS = [
     "raw",
