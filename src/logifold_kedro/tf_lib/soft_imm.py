@@ -206,8 +206,8 @@ def confident_core_attack(
 ) -> np.ndarray:
     """APGD (ART, L2, y=None: U1's own labels) maximising ``CE(U1) - lambda * H1``.
 
-    ART keeps an attacked image only where U1's prediction changed, so every returned image is
-    either unchanged or wrongly labelled by U1, pushed towards low entropy.
+    ART keeps the last iterate only where U1's prediction changed; the other images come back
+    at their random start in the L2 ball.
     """
     model = build_confident_core_target(u1_members, name)
     num_classes = int(model.output_shape[-1]) - 1

