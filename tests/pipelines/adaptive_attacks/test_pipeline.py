@@ -23,6 +23,7 @@ from logifold_kedro.pipelines.naming import (
 from tests.pipelines.conftest import load
 
 N_IMAGES = 8  # tests/conf_tiny/parameters_adaptive_attacks.yml
+ATTACKED = ["union"]  # its `environments`: the others get unattacked sets and no rows
 
 
 def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
@@ -40,6 +41,12 @@ def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
                 budgets[setting] + 1e-4
             )
             assert attacked["setting_name"] == setting
+            attacked_env = name == confident_core_set(setting) or any(
+                name == soft_imm_set(env, setting) for env in ATTACKED
+            )
+            if not attacked_env:  # left out: the clean images, marked skipped
+                assert attacked["skipped"]
+                np.testing.assert_array_equal(attacked["x"], clean["x"][:N_IMAGES])
 
 
 def test_confident_core_attack_changes_u1_labels(adapted):
@@ -59,7 +66,8 @@ def test_confident_core_attack_changes_u1_labels(adapted):
 
 def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
     table = load(adapted, "adaptive_metrics")
-    assert len(table) == len(evaluation_layout())
+    assert len(table) == len([row for row in evaluation_layout() if row[0] in ATTACKED])
+    assert set(table["environment"]) == set(ATTACKED)
     assert set(table["kind"]) == {"none", "non-adaptive", "adaptive"}
     assert (table["n"] == N_IMAGES).all()
     thresholds = load(adapted, "thresholds")

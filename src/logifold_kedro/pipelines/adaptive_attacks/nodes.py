@@ -44,6 +44,20 @@ def first_images(clean_set: Mapping[str, Any], num_images: int | None) -> dict[s
     return {"x": np.asarray(clean_set["x"][:n]), "y": np.asarray(clean_set["y"][:n])}
 
 
+def attacked_settings(adaptive_params: Mapping[str, Any]) -> list[str]:
+    """The APGD settings of the adaptive attacks that run (params `settings`; default all)."""
+    from logifold_kedro.pipelines.naming import ADAPTIVE_SETTINGS
+
+    chosen = adaptive_params.get("settings") or list(ADAPTIVE_SETTINGS)
+    unknown = sorted(set(chosen) - set(ADAPTIVE_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"params:adaptive_attacks.settings must list some of {list(ADAPTIVE_SETTINGS)}, "
+            f"got {chosen!r}."
+        )
+    return list(chosen)
+
+
 def attacked_environments(adaptive_params: Mapping[str, Any]) -> list[str]:
     """The environments whose soft IMM is attacked and evaluated (params `environments`)."""
     from logifold_kedro.pipelines.naming import U2_ENVIRONMENTS
@@ -127,6 +141,8 @@ def attack_soft_imm(
     skipped = _u2_skipped(histories)
     if environment not in attacked_environments(adaptive_params):
         skipped = "not in params:adaptive_attacks.environments"
+    if setting_name not in attacked_settings(adaptive_params):
+        skipped = "setting not in params:adaptive_attacks.settings"
     if skipped is not None:
         logger.warning("%s: U2' of %s skipped (%s); no attack", output_name, environment, skipped)
         x_adv = images["x"].astype(np.float32)
@@ -152,26 +168,28 @@ def attack_confident_core(
 ) -> dict[str, Any]:
     """The confident-core attack: APGD (ART, L2, y=None) maximising ``CE(U1) - lambda * H1``,
     i.e. a wrong U1 label inside U1's low-entropy core, on the first `num_images` test images."""
-    from logifold_kedro.tf_lib.soft_imm import confident_core_attack
-
     images = first_images(clean_set, adaptive_params.get("num_images"))
     weight = float(adaptive_params["confident_core"]["entropy_weight"])
+    metadata = {
+        "name": output_name,
+        "target": "U1 entropy gate",
+        "attack": "APGD (ART) maximising CE(U1) - lambda * H1, L2, untargeted, y=None",
+        "setting_name": setting_name,
+        "entropy_weight": weight,
+    }
+    if setting_name not in attacked_settings(adaptive_params):
+        reason = "setting not in params:adaptive_attacks.settings"
+        logger.warning("%s: %s; no attack", output_name, reason)
+        x_adv = images["x"].astype(np.float32)
+        return _attacked_set(
+            images, x_adv, clean_set, setting, seed, skipped=True, reason=reason, **metadata
+        )
+    from logifold_kedro.tf_lib.soft_imm import confident_core_attack
+
     x_adv = confident_core_attack(
         list(u1_members), images["x"], weight, setting, seed, name="u1_confident_core"
     )
-    return _attacked_set(
-        images,
-        x_adv,
-        clean_set,
-        setting,
-        seed,
-        name=output_name,
-        target="U1 entropy gate",
-        attack="APGD (ART) maximising CE(U1) - lambda * H1, L2, untargeted, y=None",
-        setting_name=setting_name,
-        entropy_weight=weight,
-        skipped=False,
-    )
+    return _attacked_set(images, x_adv, clean_set, setting, seed, skipped=False, **metadata)
 
 
 def _probs(
@@ -203,7 +221,8 @@ def evaluate_adaptive_attacks(
     fraction ``wrong_in_core = mean(H1 <= t and U1 wrong)`` (the IMM's errors the gate cannot
     catch), U1's mean entropy, the soft IMM's accuracy (``g = sigmoid((t - H1) / tau)``) and the
     perturbation sizes. U2' skipped by policy: the U2' and IMM numbers are NaN. Environments
-    left out of `params:adaptive_attacks.environments` get no rows.
+    left out of `params:adaptive_attacks.environments`, and adaptive attacks of settings left out
+    of `params:adaptive_attacks.settings`, get no rows.
     """
     adaptive_sets = [s for _, kind, _, _, s in layout if kind == "adaptive"]
     if not adaptive_sets:
@@ -213,8 +232,11 @@ def evaluate_adaptive_attacks(
     tau = float(adaptive_params["soft_imm"]["temperature"])
     rows = []
     chosen = attacked_environments(adaptive_params)
+    settings = attacked_settings(adaptive_params)
     for environment, kind, attack, setting, image_set in layout:
         if environment not in chosen:  # not attacked at this scale: no rows
+            continue
+        if kind == "adaptive" and setting not in settings:
             continue
         images = entries[image_set]
         labels = np.asarray(images["y"][:n]).astype(np.int64)
