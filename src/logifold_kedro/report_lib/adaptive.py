@@ -36,7 +36,8 @@ INTRODUCTION = (
     "**confident-core** attack, which maximises `CE(U1) - lambda * H1` to give U1 a wrong label "
     "inside its low-entropy core, where the IMM trusts U1. The numbers are those of the real, "
     "hard-routed IMM (`U1 if H1 <= t else U2'`) on the attacked images, beside the same IMM on "
-    "the clean images and under the non-adaptive APGD attacks on its parts (U0, SPs, U1). "
+    "the clean images and under the non-adaptive attacks of its environment (APGD vs U0, as in "
+    "Experiment 2). "
     "*wrong in core*: fraction of images inside U1's core with a wrong U1 label (errors the gate "
     "cannot catch)."
 )
