@@ -54,7 +54,7 @@ def slice_node_names() -> list[str]:
 
     return [
         "autoattack_transfer",  # torch
-        "predict_resnet_v1_d20_immunization",  # TensorFlow, reads autoattack_test
+        "predict_resnet_v1_d20_transfer",  # TensorFlow, reads autoattack_test
         "select_thresholds",
         *(f"select_u2_{env}_data" for env in U2_ENVIRONMENTS),
         "evaluate_generations",
@@ -81,7 +81,7 @@ def test_stage_slice_matches_the_sequential_run_and_uses_one_version(dask_client
     written = {p.parent for p in new}
     assert len(written) >= 20
     assert runner.node_workers["autoattack_transfer"] == "torch"
-    assert runner.node_workers["predict_resnet_v1_d20_immunization"] == "tensorflow"
+    assert runner.node_workers["predict_resnet_v1_d20_transfer"] == "tensorflow"
     assert set(runner.node_durations) == set(slice_node_names())
 
     differing = []
