@@ -33,13 +33,21 @@ class BootstrapInterval:
         return asdict(self)
 
 
-def _check_bootstrap_settings(n_resamples: int, confidence: float) -> None:
+def _check_n_resamples(n_resamples: int) -> None:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer):
         raise ValueError(f"n_resamples must be an integer >= 1, got {n_resamples!r}.")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}.")
+
+
+def _check_confidence(confidence: float) -> None:
     if not (isinstance(confidence, int | float) and 0.0 < confidence < 1.0):
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}.")
+
+
+def _check_bootstrap_settings(n_resamples: int, confidence: float) -> None:
+    _check_n_resamples(n_resamples)
+    _check_confidence(confidence)
 
 
 def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -193,7 +201,7 @@ def resampled_ratios(
     Returns:
         name -> (B,) float64 replicates.
     """
-    _check_bootstrap_settings(n_resamples, 0.95)
+    _check_n_resamples(n_resamples)
     if not ratios:
         raise ValueError("resampled_ratios needs at least one (numerator, denominator) pair.")
     arrays = {}
@@ -238,7 +246,7 @@ def resampled_ratios(
 def replicate_columns(replicates: Mapping[str, np.ndarray], confidence: float) -> dict[str, float]:
     """Table columns ``<name>_low`` and ``<name>_high``: the ``(1 -+ confidence) / 2``
     percentiles of each statistic's bootstrap replicates (NaN replicates left out)."""
-    _check_bootstrap_settings(1, confidence)
+    _check_confidence(confidence)
     columns = {}
     for name, values in replicates.items():
         columns[f"{name}_low"], columns[f"{name}_high"] = _percentile_interval(
@@ -294,7 +302,7 @@ def bootstrap_thresholds(
     Returns:
         (B,) float64 thresholds, one per replicate.
     """
-    _check_bootstrap_settings(n_resamples, 0.95)
+    _check_n_resamples(n_resamples)
     entropy, predictions, labels = (np.asarray(a) for a in (entropy, predictions, labels))
     n_samples = entropy.shape[0]
     if n_samples == 0:

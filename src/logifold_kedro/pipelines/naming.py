@@ -124,3 +124,7 @@ def apgd_setting_param(setting: str) -> str:
     if setting in ADAPTIVE_SETTINGS:
         return f"params:adaptive_attacks.apgd_{setting}"
     raise ValueError(f"unknown APGD setting {setting!r}; expected one of {ADAPTIVE_SETTINGS}")
+
+
+#: Experiment 1's measures of a classifier and its core (tables of immunization and reporting).
+EXPERIMENT1_MEASURES = ("core_coverage", "core_accuracy", "overall_accuracy")

@@ -32,6 +32,7 @@ from logifold_kedro.logifold.routing import imm_route, total_entropy
 from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
 from logifold_kedro.pipelines.naming import (
     ENVIRONMENTS,
+    EXPERIMENT1_MEASURES,
     environment_sets,
     probs_entry,
 )
@@ -52,8 +53,6 @@ U2_RATIOS = (
     "u2_core_accuracy_in_u1_out_of_core",
 )
 BOUNDS = ("low", "high")
-#: Experiment 1's measures of a classifier and its core.
-EXPERIMENT1_MEASURES = ("core_coverage", "core_accuracy", "overall_accuracy")
 
 
 def nan_mean_rows(rows: Sequence[np.ndarray]) -> np.ndarray:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from logifold_kedro.datasets.seed_runs import seed_of
 from logifold_kedro.logifold.threshold import threshold_curve, threshold_grid
+from logifold_kedro.pipelines.naming import EXPERIMENT1_MEASURES
 from logifold_kedro.report_lib.adaptive import adaptive_section
 from logifold_kedro.report_lib.figures import (
     entropy_histogram,
@@ -40,7 +41,6 @@ EXPERIMENT2_METRICS = [
     "u1_core_coverage",
 ]
 EXPERIMENT1_KEYS = ["kind", "target", "condition"]
-EXPERIMENT1_MEASURES = ["core_coverage", "core_accuracy", "overall_accuracy"]
 EXPERIMENT2_KEYS = ["environment", "evaluation"]
 GROUP_COLUMNS = {
     "u0_accuracy": "U0",
