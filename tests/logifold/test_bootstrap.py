@@ -1,4 +1,4 @@
-"""Tests of bootstrap intervals and per-family summaries."""
+"""Tests of the bootstrap intervals: the generic one and the paired ratio replicates."""
 
 import math
 
@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from logifold_kedro.logifold import (
-    bootstrap_accuracy,
     bootstrap_ci,
     bootstrap_thresholds,
     core_ratios,
-    family_summary,
     replicate_columns,
     resampled_ratios,
     select_threshold,
@@ -21,45 +19,55 @@ def _correct(n_samples, accuracy, seed):
     return np.random.default_rng(seed).random(n_samples) < accuracy
 
 
+def _accuracy_bounds(correct, n_resamples=1000, confidence=0.95, seed=0):
+    ones = np.ones(correct.shape, dtype=bool)
+    replicates = resampled_ratios({"acc": (correct, ones)}, n_resamples=n_resamples, seed=seed)
+    bounds = replicate_columns(replicates, confidence)
+    return bounds["acc_low"], bounds["acc_high"]
+
+
 @pytest.mark.parametrize(("n_samples", "accuracy"), [(50, 0.5), (400, 0.7), (5000, 0.95)])
 def test_intervals_contain_the_point_estimate(n_samples, accuracy):
     correct = _correct(n_samples, accuracy, seed=n_samples)
-    for interval in (
-        bootstrap_accuracy(correct),
-        bootstrap_ci(np.mean, correct, n_resamples=500),
-    ):
-        assert interval.estimate == pytest.approx(correct.mean())
-        assert interval.low <= interval.estimate <= interval.high
-        assert interval.low < interval.high
+    interval = bootstrap_ci(np.mean, correct, n_resamples=500)
+    assert interval.estimate == pytest.approx(correct.mean())
+    for low, high in ((interval.low, interval.high), _accuracy_bounds(correct)):
+        assert low <= correct.mean() <= high
+        assert low < high
+
+
+@pytest.mark.parametrize("chunk_elements", [1000, 4_000_000])
+def test_generic_and_ratio_bootstraps_draw_the_same_resamples(chunk_elements):
+    # One mechanism: the same seed gives the same index draws, chunked or not.
+    correct = _correct(400, 0.7, seed=1)
+    generic = bootstrap_ci(np.mean, correct, n_resamples=500, seed=3)
+    ones = np.ones(400, dtype=bool)
+    replicates = resampled_ratios(
+        {"acc": (correct, ones)}, n_resamples=500, seed=3, chunk_elements=chunk_elements
+    )
+    assert replicate_columns(replicates, 0.95) == {"acc_low": generic.low, "acc_high": generic.high}
 
 
 def test_intervals_shrink_with_more_samples():
-    small = bootstrap_accuracy(_correct(100, 0.7, seed=1))
-    large = bootstrap_accuracy(_correct(10_000, 0.7, seed=2))
+    small = bootstrap_ci(np.mean, _correct(100, 0.7, seed=1), n_resamples=300)
+    large = bootstrap_ci(np.mean, _correct(10_000, 0.7, seed=2), n_resamples=300)
     assert (large.high - large.low) < 0.5 * (small.high - small.low)
-    small_generic = bootstrap_ci(np.mean, _correct(100, 0.7, seed=1), n_resamples=300)
-    large_generic = bootstrap_ci(np.mean, _correct(10_000, 0.7, seed=2), n_resamples=300)
-    assert (large_generic.high - large_generic.low) < 0.5 * (small_generic.high - small_generic.low)
 
 
 def test_intervals_are_reproducible_with_the_seed():
     correct = _correct(300, 0.6, seed=3)
-    assert bootstrap_accuracy(correct, seed=7) == bootstrap_accuracy(correct, seed=7)
-    assert bootstrap_accuracy(correct, seed=7) != bootstrap_accuracy(correct, seed=8)
     generic = bootstrap_ci(np.mean, correct, n_resamples=200, seed=7)
     assert generic == bootstrap_ci(np.mean, correct, n_resamples=200, seed=7)
     assert generic != bootstrap_ci(np.mean, correct, n_resamples=200, seed=8)
 
 
-def test_vectorised_accuracy_interval_agrees_with_the_generic_bootstrap_and_the_normal_law():
+def test_accuracy_interval_agrees_with_the_normal_law():
     correct = _correct(400, 0.7, seed=4)
-    fast = bootstrap_accuracy(correct, n_resamples=4000)
-    slow = bootstrap_ci(np.mean, correct, n_resamples=4000)
     p, n = correct.mean(), correct.size
     half_width = 1.96 * math.sqrt(p * (1 - p) / n)  # ~0.045 here
-    for interval in (fast, slow):
-        assert interval.low == pytest.approx(p - half_width, abs=0.01)
-        assert interval.high == pytest.approx(p + half_width, abs=0.01)
+    low, high = _accuracy_bounds(correct, n_resamples=4000)
+    assert low == pytest.approx(p - half_width, abs=0.01)
+    assert high == pytest.approx(p + half_width, abs=0.01)
 
 
 def test_paired_statistic_resamples_arrays_together():
@@ -71,15 +79,13 @@ def test_paired_statistic_resamples_arrays_together():
 
 def test_confidence_controls_the_width():
     correct = _correct(500, 0.5, seed=6)
-    narrow = bootstrap_accuracy(correct, confidence=0.5)
-    wide = bootstrap_accuracy(correct, confidence=0.99)
+    narrow = bootstrap_ci(np.mean, correct, n_resamples=500, confidence=0.5)
+    wide = bootstrap_ci(np.mean, correct, n_resamples=500, confidence=0.99)
     assert (narrow.high - narrow.low) < (wide.high - wide.low)
     assert wide.to_dict()["confidence"] == 0.99
-
-
-def test_empty_accuracy_is_nan():
-    interval = bootstrap_accuracy(np.array([], dtype=bool))
-    assert math.isnan(interval.estimate) and math.isnan(interval.low)
+    low_narrow, high_narrow = _accuracy_bounds(correct, confidence=0.5)
+    low_wide, high_wide = _accuracy_bounds(correct, confidence=0.99)
+    assert high_narrow - low_narrow < high_wide - low_wide
 
 
 def test_bootstrap_validates_its_inputs():
@@ -90,41 +96,11 @@ def test_bootstrap_validates_its_inputs():
     with pytest.raises(ValueError, match="empty"):
         bootstrap_ci(np.mean, np.zeros(0))
     with pytest.raises(ValueError, match="confidence"):
-        bootstrap_accuracy(np.ones(3, dtype=bool), confidence=1.5)
+        bootstrap_ci(np.mean, np.zeros(3), confidence=1.5)
     with pytest.raises(ValueError, match="n_resamples"):
-        bootstrap_accuracy(np.ones(3, dtype=bool), n_resamples=0)
-    with pytest.raises(ValueError, match="0/1"):
-        bootstrap_accuracy(np.array([0, 1, 2]))
-
-
-def test_family_summary_means_and_population_stds():
-    values = {
-        "resnet_a": 0.8,
-        "vgg_a": 0.5,
-        "resnet_b": 0.9,
-        "resnet_c": 0.7,
-        "vgg_b": 0.5,
-        "resnet_d": 0.6,
-        "vgg_c": float("nan"),  # e.g. an accuracy over an empty core: left out
-    }
-    families = {name: name.split("_")[0] for name in values} | {"unused": "other"}
-    summary = family_summary(values, families)
-    assert list(summary["family"]) == ["resnet", "vgg"]
-    resnet = summary.set_index("family").loc["resnet"]
-    # mean 0.75; deviations +-0.05, +-0.15 -> variance (2 * 0.0025 + 2 * 0.0225) / 4 = 0.0125
-    assert resnet["mean"] == pytest.approx(0.75)
-    assert resnet["std"] == pytest.approx(math.sqrt(0.0125))
-    assert resnet["n"] == 4
-    vgg = summary.set_index("family").loc["vgg"]
-    assert vgg["mean"] == pytest.approx(0.5) and vgg["std"] == pytest.approx(0.0)
-    assert vgg["n"] == 2
-    sample_std = family_summary(values, families, ddof=1).set_index("family").loc["resnet", "std"]
-    assert sample_std == pytest.approx(math.sqrt(0.05 / 3))
-
-
-def test_family_summary_requires_a_family_for_every_model():
-    with pytest.raises(ValueError, match="no family given"):
-        family_summary({"resnet_a": 0.8, "mystery": 0.3}, {"resnet_a": "resnet"})
+        bootstrap_ci(np.mean, np.zeros(3), n_resamples=0)
+    with pytest.raises(ValueError, match="confidence"):
+        replicate_columns({"acc": np.zeros(3)}, 0.0)
 
 
 # --- paired ratio replicates (every accuracy and coverage of the experiments) ------------------

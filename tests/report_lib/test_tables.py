@@ -140,6 +140,24 @@ def test_intervals_fold_into_one_readable_column():
     assert with_intervals(table)["acc"].tolist()[0].startswith("- [")
 
 
+def test_spread_folds_in_place_and_leaves_out_a_missing_std():
+    from logifold_kedro.report_lib.tables import with_spread
+
+    table = pd.DataFrame(
+        {
+            "acc_std": [0.1, np.nan],  # the spread before its mean: the mean's place is kept
+            "env": ["a", "b"],
+            "acc_mean": [0.5, 0.7],
+            "n_seeds": [2, 1],
+        }
+    )
+    folded = with_spread(table, ".2f")
+    assert list(folded.columns) == ["env", "acc", "n_seeds"]
+    assert folded["acc"].tolist() == ["0.50 ± 0.10", "0.70"]
+    unpaired = with_spread(table.drop(columns="acc_std"))
+    assert list(unpaired.columns) == ["env", "acc_mean", "n_seeds"]
+
+
 def test_across_seeds_mean_std_and_missing_rows():
     from logifold_kedro.report_lib import across_seeds
 

@@ -11,11 +11,9 @@
 
 from .bootstrap import (
     BootstrapInterval,
-    bootstrap_accuracy,
     bootstrap_ci,
     bootstrap_thresholds,
     core_ratios,
-    family_summary,
     replicate_columns,
     resampled_ratios,
 )
@@ -28,7 +26,6 @@ __all__ = [
     "BootstrapInterval",
     "ThresholdSelection",
     "accuracy",
-    "bootstrap_accuracy",
     "bootstrap_ci",
     "bootstrap_thresholds",
     "committee_entropy",
@@ -36,7 +33,6 @@ __all__ = [
     "core_metrics",
     "core_ratios",
     "ensemble_predict",
-    "family_summary",
     "imm_route",
     "mean_probabilities",
     "replicate_columns",

@@ -1,4 +1,4 @@
-"""Uncertainty and aggregation of reported numbers: bootstrap intervals, per-family summaries.
+"""Uncertainty of reported numbers: percentile bootstrap intervals.
 
 Percentile bootstrap: draw B resamples of the N samples with replacement (the same indices for
 every array, so paired statistics such as a difference of accuracies stay paired), evaluate the
@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .threshold import select_threshold
 
@@ -106,75 +105,6 @@ def bootstrap_ci(
         values[resample] = float(statistic_fn(*(array[indices] for array in data)))
     low, high = _percentile_interval(values, confidence)
     return BootstrapInterval(estimate, low, high, float(confidence), int(n_resamples))
-
-
-def bootstrap_accuracy(
-    correct: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> BootstrapInterval:
-    """Percentile bootstrap interval of an accuracy ``mean(correct)``, vectorised.
-
-    The number of correct samples in a resample of N draws with replacement from data with
-    ``k`` correct is exactly ``Binomial(N, k / N)``, so the B resampled accuracies are drawn
-    directly as ``Binomial(N, k / N) / N`` (same distribution as :func:`bootstrap_ci` with
-    ``np.mean``, in O(B) time and memory). An empty array gives NaN everywhere.
-
-    Args:
-        correct: (N,) booleans (or 0/1 integers): whether each prediction is right.
-    """
-    _check_bootstrap_settings(n_resamples, confidence)
-    values = np.asarray(correct)
-    if values.ndim != 1:
-        raise ValueError(f"correct must have shape (N,), got shape {values.shape}.")
-    if values.dtype != bool:
-        if not np.issubdtype(values.dtype, np.number) or not np.all(np.isin(values, (0, 1))):
-            raise ValueError("correct must hold booleans or 0/1 values.")
-        values = values.astype(bool)
-    n_samples = values.shape[0]
-    if n_samples == 0:
-        nan = float("nan")
-        return BootstrapInterval(nan, nan, nan, float(confidence), int(n_resamples))
-    estimate = float(values.mean())
-    rng = np.random.default_rng(seed)
-    resampled = rng.binomial(n_samples, estimate, size=n_resamples) / n_samples
-    low, high = _percentile_interval(resampled, confidence)
-    return BootstrapInterval(estimate, low, high, float(confidence), int(n_resamples))
-
-
-def family_summary(
-    values: Mapping[str, float], families: Mapping[str, str], ddof: int = 0
-) -> pd.DataFrame:
-    """Mean and standard deviation of a per-model number within each model family.
-
-    ``mean_f = (1/n_f) sum_{m in f} v_m``,
-    ``std_f = sqrt(sum_{m in f} (v_m - mean_f)^2 / (n_f - ddof))``; NaN values are left out
-    and ``n`` counts the values used (ddof=0 is numpy's population std, as ``np.std``).
-
-    Args:
-        values: model name -> value (e.g. core accuracy of each single model).
-        families: model name -> family name (e.g. ``"resnet"``, ``"vgg"``); may list more models.
-        ddof: delta degrees of freedom of the standard deviation.
-
-    Returns:
-        DataFrame with columns ``family, mean, std, n``, families in order of first appearance
-        in ``values``.
-    """
-    missing = [name for name in values if name not in families]
-    if missing:
-        raise ValueError(
-            f"no family given for {missing}; add them to `families` (known: {sorted(families)})."
-        )
-    grouped: dict[str, list[float]] = {}
-    for name, value in values.items():
-        grouped.setdefault(families[name], []).append(float(value))
-    rows = []
-    for family, family_values in grouped.items():
-        array = np.asarray(family_values, dtype=np.float64)
-        array = array[~np.isnan(array)]
-        n_values = int(array.size)
-        mean = float(array.mean()) if n_values else float("nan")
-        std = float(array.std(ddof=ddof)) if n_values > ddof else float("nan")
-        rows.append({"family": family, "mean": mean, "std": std, "n": n_values})
-    return pd.DataFrame(rows, columns=["family", "mean", "std", "n"])
 
 
 def resampled_ratios(

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -108,44 +108,62 @@ def _is_numeric_column(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def with_intervals(df: pd.DataFrame, floatfmt: str = ".4f", na_rep: str = "-") -> pd.DataFrame:
-    """Fold each column ``c`` that has ``c_low`` and ``c_high`` beside it into one text column
-    ``value [low, high]`` (the interval dropped when it is missing), for reading."""
+def _fold_companions(
+    df: pd.DataFrame,
+    companions_of: Callable[[str], tuple[str, list[str]] | None],
+    render: Callable[..., str],
+    floatfmt: str,
+    na_rep: str,
+) -> pd.DataFrame:
+    """Replace each column that has companion columns (``companions_of(column)`` gives the
+    folded column's name and the companions' names, or None) by one text column: the value,
+    then ``render(*formatted companions)`` unless a companion is missing."""
     _require_frame(df, "df")
     table = df.copy()
     for column in list(df.columns):
-        low, high = f"{column}_low", f"{column}_high"
-        if low not in table.columns or high not in table.columns:
+        found = companions_of(column)
+        if found is None or not all(c in df.columns for c in found[1]):
             continue
+        name, companions = found
         cells = []
-        for value, lo, hi in zip(table[column], table[low], table[high], strict=True):
+        for value, *extra in zip(table[column], *(table[c] for c in companions), strict=True):
             cell = _format_cell(value, floatfmt, na_rep)
-            if not (pd.isna(lo) or pd.isna(hi)):
-                cell += f" [{format(float(lo), floatfmt)}, {format(float(hi), floatfmt)}]"
+            if not any(pd.isna(e) for e in extra):
+                cell += render(*(format(float(e), floatfmt) for e in extra))
             cells.append(cell)
-        table[column] = cells
-        table = table.drop(columns=[low, high])
+        before = table.columns[: table.columns.get_loc(column)]
+        position = sum(c not in companions for c in before)  # where the value column was
+        table = table.drop(columns=[column, *companions])
+        table.insert(position, name, cells)
     return table
+
+
+def with_intervals(df: pd.DataFrame, floatfmt: str = ".4f", na_rep: str = "-") -> pd.DataFrame:
+    """Fold each column ``c`` that has ``c_low`` and ``c_high`` beside it into one text column
+    ``value [low, high]`` (the interval dropped when it is missing), for reading."""
+    return _fold_companions(
+        df,
+        lambda column: (column, [f"{column}_low", f"{column}_high"]),
+        lambda low, high: f" [{low}, {high}]",
+        floatfmt,
+        na_rep,
+    )
 
 
 def with_spread(df: pd.DataFrame, floatfmt: str = ".4f", na_rep: str = "-") -> pd.DataFrame:
     """Fold each pair ``c_mean, c_std`` into one text column ``c`` holding ``mean ± std`` (the
     spread left out when it is missing, e.g. for a single seed), for reading."""
-    _require_frame(df, "df")
-    table = df.copy()
-    for column in list(df.columns):
-        if not column.endswith("_mean") or f"{column[:-5]}_std" not in df.columns:
-            continue
-        name, spread = column[:-5], f"{column[:-5]}_std"
-        cells = []
-        for mean, std in zip(table[column], table[spread], strict=True):
-            cell = _format_cell(mean, floatfmt, na_rep)
-            if not pd.isna(std):
-                cell += f" ± {format(float(std), floatfmt)}"
-            cells.append(cell)
-        table.insert(table.columns.get_loc(column), name, cells)
-        table = table.drop(columns=[column, spread])
-    return table
+    return _fold_companions(
+        df,
+        lambda column: (
+            (column.removesuffix("_mean"), [f"{column.removesuffix('_mean')}_std"])
+            if column.endswith("_mean")
+            else None
+        ),
+        lambda std: f" ± {std}",
+        floatfmt,
+        na_rep,
+    )
 
 
 def to_markdown(

@@ -26,7 +26,7 @@ from logifold_kedro.logifold.bootstrap import (
     replicate_columns,
     resampled_ratios,
 )
-from logifold_kedro.logifold.core import accuracy, core_metrics
+from logifold_kedro.logifold.core import accuracy, core_mask, core_metrics
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
 from logifold_kedro.logifold.routing import imm_route, total_entropy
 from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
@@ -318,9 +318,11 @@ def evaluate_imm(
     `params:bootstrap`.
     """
     u1_mean = mean_probabilities(u1_probs)
+    u1_pred = u1_mean.argmax(axis=1)
     h1 = committee_entropy(u1_probs)
-    u1_correct = u1_mean.argmax(axis=1) == labels
-    u1_core = core_metrics(h1, u1_mean.argmax(axis=1), labels, t)
+    core = core_mask(h1, t)  # U1's core: the one mask every U1, U2' and IMM number below uses
+    u1_correct = u1_pred == labels
+    u1_core = core_metrics(h1, u1_pred, labels, t)
     u0_correct = mean_probabilities(u0_probs).argmax(axis=1) == labels
     row = {
         "n": int(len(labels)),
@@ -335,10 +337,9 @@ def evaluate_imm(
     details = {
         "labels": labels,
         "u1_entropy": h1,
-        "u1_pred": u1_mean.argmax(axis=1),
+        "u1_pred": u1_pred,
         "u1_correct": u1_correct,
     }
-    core = h1 <= t
     ones = np.ones(labels.shape, dtype=bool)
     u1_ratios = core_ratios(u1_correct, core)
     ratios = {
@@ -356,7 +357,7 @@ def evaluate_imm(
     u2_mean = mean_probabilities(u2_probs)
     h2 = committee_entropy(u2_probs)
     u2_correct = u2_mean.argmax(axis=1) == labels
-    routed, core = imm_route(u1_mean, u2_mean, h1, t)
+    routed, _ = imm_route(u1_mean, u2_mean, h1, t)  # routes on the same H1 <= t as `core`
     imm_correct = routed.argmax(axis=1) == labels
     out_of_core = ~core
     u2_core_within = out_of_core & (h2 <= t)
