@@ -274,6 +274,21 @@ class BestWeightsKeeper(keras.callbacks.Callback):
             )
 
 
+def build_before_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
+    """Create the optimizer's slots and the compiled loss and metrics of a compiled model now.
+
+    Without a distribution strategy, Keras (TensorFlow backend) creates them inside the first
+    traced train step, and a `tf.function` that creates variables is traced twice: about half
+    of a small model's training time on the CPU. Built here, the train step is traced once;
+    the weights and the training are unchanged. `x`, `y`: one example batch.
+    """
+    symbolic_build = getattr(model, "_symbolic_build", None)  # Keras 3's own pre-fit build
+    if symbolic_build is not None:
+        symbolic_build(data_batch=(tf.constant(x), tf.constant(y)))
+    else:
+        model.optimizer.build(model.trainable_variables)
+
+
 def train_classifier(
     model: keras.Model,
     train: dict[str, Any],
@@ -314,6 +329,7 @@ def train_classifier(
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
+    build_before_fit(model, train_x[:1], train_y[:1])
     schedule = LearningRateSchedule(parsed.learning_rate, parsed.lr_schedule)
     best = BestWeightsKeeper()
     progress = TrainingProgressLogger(
