@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,10 @@ def make_demo_copy(root: Path) -> Path:
 
 
 def run_kedro(project: Path, extra: list[str], log_path: Path) -> float:
-    """`kedro run` in `project`; returns the wall time. Fails loudly with the log's tail."""
+    """`kedro run` in `project`; returns the wall time. Fails loudly with the log's tail.
+
+    Run the sequential variant first: the children's peak RSS read after it is that run's own.
+    """
     env = {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "1",
@@ -159,7 +163,18 @@ def compare_outputs(first: Path, second: Path) -> dict[str, Any]:
     return {"compared": compared, "equal": compared - len(differing), "differing": differing}
 
 
-def analyse(workdir: Path, seconds_sequential: float, seconds_dask: float, load: list) -> dict:
+def peak_rss_of_children_gib() -> float:
+    """Largest resident set of any finished child process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+
+
+def analyse(
+    workdir: Path,
+    seconds_sequential: float,
+    seconds_dask: float,
+    load: list,
+    sequential_peak_gib: float | None = None,
+) -> dict:
     sequential, distributed = workdir / "sequential", workdir / "dask"
     sequential_durations = node_durations((workdir / "sequential.log").read_text())
     dask_log = (workdir / "dask.log").read_text()
@@ -173,6 +188,9 @@ def analyse(workdir: Path, seconds_sequential: float, seconds_dask: float, load:
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "sequential_seconds": round(seconds_sequential, 1),
+        "sequential_peak_rss_gib": (
+            None if sequential_peak_gib is None else round(sequential_peak_gib, 2)
+        ),
         "dask_two_workers_seconds": round(seconds_dask, 1),
         "speedup": round(seconds_sequential / seconds_dask, 2),
         "dask_workers_used": workers,
@@ -196,16 +214,18 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_dask_"))
     load_before = list(os.getloadavg())
+    sequential_peak_gib = None  # unknown when only re-analysing kept runs
     if args.analyse_only:
         seconds_sequential, seconds_dask = args.analyse_only
     else:
         sequential = make_demo_copy(workdir / "sequential")
         distributed = make_demo_copy(workdir / "dask")
         seconds_sequential = run_kedro(sequential, [], workdir / "sequential.log")
-        print(f"sequential: {seconds_sequential:.0f} s", flush=True)
+        sequential_peak_gib = peak_rss_of_children_gib()
+        print(f"sequential: {seconds_sequential:.0f} s, {sequential_peak_gib:.2f} GiB", flush=True)
         seconds_dask = run_kedro(distributed, ["--runner", DASK_RUNNER], workdir / "dask.log")
         print(f"dask (2 workers): {seconds_dask:.0f} s", flush=True)
-    result = analyse(workdir, seconds_sequential, seconds_dask, load_before)
+    result = analyse(workdir, seconds_sequential, seconds_dask, load_before, sequential_peak_gib)
     RESULT_PATH.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     if not args.keep and args.workdir is None:
