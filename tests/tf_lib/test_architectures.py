@@ -146,6 +146,24 @@ def test_seed_makes_initial_weights_reproducible():
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
+def _python_random_drawn_meanwhile(monkeypatch):
+    """Python's `random` as another thread that keeps drawing (a Dask worker's event loop)
+    leaves it: every draw gives a new number, whatever the seed."""
+    import itertools
+    import random
+
+    counter = itertools.count(1)
+    monkeypatch.setattr(random, "randint", lambda low, high: low + next(counter) % (high - low))
+
+
+def test_seeded_weights_do_not_depend_on_python_random_used_by_other_threads(monkeypatch):
+    spec = SMALL_SPECS[0]
+    quiet = build_model(spec, seed=5).get_weights()
+    _python_random_drawn_meanwhile(monkeypatch)
+    busy = build_model(spec, seed=5).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(quiet, busy, strict=True))
+
+
 def test_num_classes_and_input_shape_are_configurable():
     model = build_model(
         {"family": "resnet", "version": 1, "depth": 8, "width": 2, "num_classes": 3,

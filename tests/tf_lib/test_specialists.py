@@ -97,3 +97,12 @@ def test_model_without_features_layer_is_rejected():
     plain = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs), name="plain")
     with pytest.raises(ValueError, match="no layer named 'features'"):
         make_specialist(plain)
+
+
+def test_seeded_head_does_not_depend_on_python_random_used_by_other_threads(base, monkeypatch):
+    from tests.tf_lib.test_architectures import _python_random_drawn_meanwhile
+
+    quiet = make_specialist(base, name="quiet", seed=3).get_layer("logits").get_weights()
+    _python_random_drawn_meanwhile(monkeypatch)
+    busy = make_specialist(base, name="busy", seed=3).get_layer("logits").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(quiet, busy, strict=True))

@@ -22,6 +22,8 @@ scale with ``width / 64`` (64 = torchvision's widths).
 
 from __future__ import annotations
 
+import random
+from contextvars import ContextVar
 from typing import Any
 
 import keras
@@ -57,13 +59,30 @@ def resnet_blocks_per_stage(version: int, depth: int) -> int:
     return (depth - 2) // layers_per_block
 
 
+# Initial weights that depend on build_model's seed alone. An unseeded Keras initializer draws
+# its seed from Python's process-wide `random`, which other threads draw from at any time (a Dask
+# worker's event loop, a notebook kernel's), so each layer gets its seed from this generator.
+_layer_seeds: ContextVar[random.Random | None] = ContextVar("_layer_seeds", default=None)
+
+
+def seeded_initializer(name: str) -> keras.initializers.Initializer | str:
+    """Keras initializer ``name`` with the next layer seed of the model being built by
+    :func:`build_model` with a seed; ``name`` itself (Keras' own seeding) otherwise."""
+    layer_seeds = _layer_seeds.get()
+    if layer_seeds is None:
+        return name
+    initializer = keras.initializers.get(name)
+    config = {**initializer.get_config(), "seed": layer_seeds.randrange(1, 2**31)}
+    return type(initializer).from_config(config)
+
+
 def _conv(filters: int, kernel_size: int, strides: int, l2: float) -> layers.Conv2D:
     return layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
         padding="same",
-        kernel_initializer="he_normal",
+        kernel_initializer=seeded_initializer("he_normal"),
         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
     )
 
@@ -97,9 +116,9 @@ def _resnet_layer(
 def _classifier_head(x: Any, num_classes: int, kernel_initializer: str) -> Any:
     """Pooled feature map -> features (Flatten) -> logits (Dense) -> probabilities (Softmax)."""
     features = layers.Flatten(name="features")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=kernel_initializer, name="logits")(
-        features
-    )
+    logits = layers.Dense(
+        num_classes, kernel_initializer=seeded_initializer(kernel_initializer), name="logits"
+    )(features)
     return layers.Softmax(name="probabilities")(logits)
 
 
@@ -242,13 +261,23 @@ def build_model(spec: dict[str, Any], seed: int | None = None) -> keras.Model:
     ``{"name", "family": "vgg", "config": "11"|"13"|"16"|"19", "width"}``; optional
     ``num_classes`` (10), ``input_shape`` ([32, 32, 3]), ``bn_momentum`` (Keras' 0.99) and, for
     ResNets, ``l2`` (1e-4).
-    With ``seed``, the global Keras seed is reset first so the initial weights depend only on
-    the seed and the spec (not on what was built before in the process).
+    With ``seed``, every layer's initializer is seeded from it, so the initial weights depend
+    only on the seed and the spec: not on what was built before in the process, nor on other
+    threads drawing random numbers meanwhile.
     """
     if not isinstance(spec, dict) or "family" not in spec:
         raise ValueError(f"model spec must be a dict with a 'family' key, got {spec!r}")
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+    if seed is None:
+        return _build_model(spec)
+    keras.utils.set_random_seed(int(seed))
+    token = _layer_seeds.set(random.Random(int(seed)))
+    try:
+        return _build_model(spec)
+    finally:
+        _layer_seeds.reset(token)
+
+
+def _build_model(spec: dict[str, Any]) -> keras.Model:
     family = spec["family"]
     common = {
         "num_classes": int(spec.get("num_classes", 10)),

@@ -45,7 +45,14 @@ def make_specialist(
     copy = keras.models.clone_model(base_model)
     copy.set_weights(base_model.get_weights())
     features = copy.get_layer(FEATURES_LAYER).output
-    logits = keras.layers.Dense(num_classes, name="logits")(features)
+    # The new head's initializer is seeded itself: Keras' default seed comes from Python's
+    # process-wide `random`, which other threads (a Dask worker's event loop) draw from too.
+    head_initializer = (
+        "glorot_uniform" if seed is None else keras.initializers.GlorotUniform(seed=int(seed))
+    )
+    logits = keras.layers.Dense(num_classes, kernel_initializer=head_initializer, name="logits")(
+        features
+    )
     probabilities = keras.layers.Softmax(name="probabilities")(logits)
     specialist = keras.Model(
         copy.inputs, probabilities, name=name or f"{base_model.name}_specialist"
