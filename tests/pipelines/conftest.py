@@ -49,6 +49,16 @@ def run_stage(
         return session.run(pipeline_name=pipeline_name, **kwargs)
 
 
+def open_catalog(project: Path, env: str = "tiny", runtime_params: dict | None = None):
+    """The tiny project's catalog from one session: for a test that loads many entries (a
+    session per entry costs about a second) and runs nothing in between."""
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env=env, runtime_params=runtime_params
+    ) as session:
+        return session.load_context().catalog
+
+
 def load(
     project: Path,
     name: str,

@@ -20,20 +20,21 @@ from logifold_kedro.pipelines.naming import (
     u1_member_ids,
     u2_member_ids,
 )
-from tests.pipelines.conftest import load
+from tests.pipelines.conftest import open_catalog
 
 N_IMAGES = 8  # tests/conf_tiny/parameters_adaptive_attacks.yml
 ATTACKED = ["union"]  # its `environments`: the others get unattacked sets and no rows
 
 
 def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
-    clean = load(adapted, "clean_test")
+    catalog = open_catalog(adapted)
+    clean = catalog.load("clean_test")
     budgets = {"weak": 0.5, "strong": 0.7, "strongest": 0.7}
     for setting in ADAPTIVE_SETTINGS:
         for name in [confident_core_set(setting)] + [
             soft_imm_set(env, setting) for env in U2_ENVIRONMENTS
         ]:
-            attacked = load(adapted, name)
+            attacked = catalog.load(name)
             assert attacked["x"].shape == (N_IMAGES, 32, 32, 3)
             assert attacked["x"].dtype == np.float32
             np.testing.assert_array_equal(attacked["y"], clean["y"][:N_IMAGES])
@@ -50,27 +51,29 @@ def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
 
 
 def test_confident_core_attack_changes_u1_labels(adapted):
+    catalog = open_catalog(adapted)
     """The attack bites: U1's label differs from its clean one on some attacked image. (ART
     returns the unsuccessful images with their random start, so they are not unchanged.)"""
     ids = u1_member_ids()
     clean_pred = mean_probabilities(
-        [load(adapted, probs_entry(m, "clean_test"))["probs"][:N_IMAGES] for m in ids]
+        [catalog.load(probs_entry(m, "clean_test"))["probs"][:N_IMAGES] for m in ids]
     ).argmax(axis=1)
     changed = 0
     for setting in ADAPTIVE_SETTINGS:
         name = confident_core_set(setting)
-        pred = mean_probabilities([load(adapted, probs_entry(m, name))["probs"] for m in ids])
+        pred = mean_probabilities([catalog.load(probs_entry(m, name))["probs"] for m in ids])
         changed += int(np.sum(pred.argmax(axis=1) != clean_pred))
     assert changed > 0
 
 
 def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
-    table = load(adapted, "adaptive_metrics")
+    catalog = open_catalog(adapted)
+    table = catalog.load("adaptive_metrics")
     assert len(table) == len([row for row in evaluation_layout() if row[0] in ATTACKED])
     assert set(table["environment"]) == set(ATTACKED)
     assert set(table["kind"]) == {"none", "non-adaptive", "adaptive"}
     assert (table["n"] == N_IMAGES).all()
-    thresholds = load(adapted, "thresholds")
+    thresholds = catalog.load("thresholds")
     available = table[table["u2_available"]]
     assert available["imm_accuracy"].between(0, 1).all()
     assert table.loc[~table["u2_available"], "imm_accuracy"].isna().all()
@@ -78,9 +81,9 @@ def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
         return
     row = available[available["kind"] == "adaptive"].iloc[-1]
     env, name = row["environment"], row["image_set"]
-    u1 = np.stack([load(adapted, probs_entry(m, name))["probs"] for m in u1_member_ids()])
-    u2 = np.stack([load(adapted, probs_entry(m, name))["probs"] for m in u2_member_ids(env)])
-    labels = load(adapted, name)["y"]
+    u1 = np.stack([catalog.load(probs_entry(m, name))["probs"] for m in u1_member_ids()])
+    u2 = np.stack([catalog.load(probs_entry(m, name))["probs"] for m in u2_member_ids(env)])
+    labels = catalog.load(name)["y"]
     t = thresholds[env]["threshold"]
     h1 = committee_entropy(u1)
     routed, core = imm_route(mean_probabilities(u1), mean_probabilities(u2), h1, t)

@@ -7,30 +7,32 @@ import numpy as np
 
 from logifold_kedro.logifold import committee_entropy, core_metrics, mean_probabilities
 from logifold_kedro.pipelines.naming import probs_entry, u1_member_ids
-from tests.pipelines.conftest import load
+from tests.pipelines.conftest import open_catalog
 
 
 def test_thresholds_and_tables(immunized):
-    thresholds = load(immunized, "thresholds")
+    catalog = open_catalog(immunized)
+    thresholds = catalog.load("thresholds")
     assert set(thresholds) == {"clean", "weak", "strong", "union"}
     for selection in thresholds.values():
         assert 0 <= selection["threshold"] <= 2
-    experiment2 = load(immunized, "experiment2_metrics")
+    experiment2 = catalog.load("experiment2_metrics")
     assert set(experiment2["environment"]) == {"clean", "weak", "strong", "union"}
     assert set(experiment2["evaluation"]) == {"test", "autoattack"}
-    experiment1 = load(immunized, "experiment1_metrics")
+    experiment1 = catalog.load("experiment1_metrics")
     assert {"single", "committee", "family"} <= set(experiment1["kind"])
 
 
 def test_one_experiment2_row_recomputed_from_stored_probabilities(immunized):
-    experiment2 = load(immunized, "experiment2_metrics")
+    catalog = open_catalog(immunized)
+    experiment2 = catalog.load("experiment2_metrics")
     row = experiment2[
         (experiment2.environment == "weak") & (experiment2.evaluation == "test")
     ].iloc[0]
-    thresholds = load(immunized, "thresholds")
-    labels = load(immunized, "u0_apgd_weak_test")["y"]
+    thresholds = catalog.load("thresholds")
+    labels = catalog.load("u0_apgd_weak_test")["y"]
     probs = np.stack(
-        [load(immunized, probs_entry(m, "u0_apgd_weak_test"))["probs"] for m in u1_member_ids()]
+        [catalog.load(probs_entry(m, "u0_apgd_weak_test"))["probs"] for m in u1_member_ids()]
     )
     entropy = committee_entropy(probs)
     metrics = core_metrics(
