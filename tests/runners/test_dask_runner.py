@@ -150,3 +150,28 @@ def test_unreachable_scheduler_says_what_to_do(tmp_path):
     runner = DaskRunner(address="tcp://127.0.0.1:9", config={"connect_timeout_seconds": 2})
     with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler at tcp://127"):
         runner.run(pipeline, json_catalog(tmp_path, ["doubled"]))
+
+
+def _thread_environ() -> dict:
+    import os
+
+    from logifold_kedro.runners.dask_runner import THREAD_ENVIRON
+
+    return {key: os.environ.get(key) for key in THREAD_ENVIRON}
+
+
+def test_local_cluster_workers_keep_the_drivers_thread_environment(monkeypatch):
+    """Dask's nanny would set OMP_NUM_THREADS=1 in the workers, so torch would use one thread
+    there and compute other numbers than a sequential run."""
+    import distributed
+
+    from logifold_kedro.runners.dask_runner import start_local_cluster
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    options = {"workers": {"worker-0": {"nthreads": 1, "memory_limit": 0}}}
+    with start_local_cluster(options) as cluster, distributed.Client(cluster) as client:
+        client.wait_for_workers(1, timeout=60)
+        (worker_environ,) = client.run(_thread_environ).values()
+    assert worker_environ["OMP_NUM_THREADS"] == "3"
+    assert worker_environ["MKL_NUM_THREADS"] is None

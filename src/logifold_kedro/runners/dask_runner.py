@@ -243,6 +243,10 @@ def _require_distributed() -> Any:
     return distributed
 
 
+#: Thread-count variables Dask's nanny would set to 1 in every worker process.
+THREAD_ENVIRON = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def start_local_cluster(options: Mapping[str, Any]) -> Any:
     """A cluster of worker processes on this machine, one per entry of `options["workers"]`
     (each entry: distributed.Nanny options such as resources, nthreads, memory_limit, env)."""
@@ -269,7 +273,20 @@ def start_local_cluster(options: Mapping[str, Any]) -> Any:
         }
         for name, spec in workers.items()
     }
-    return distributed.SpecCluster(scheduler=scheduler, workers=specs, silence_logs=logging.ERROR)
+    # Dask's nanny sets OMP_NUM_THREADS=1 (and MKL/OpenBLAS) in each worker, which makes torch
+    # default to one thread: other numbers than a sequential run's. The workers inherit this
+    # process's environment instead; a worker's `env` option still sets what it needs.
+    import dask
+
+    spawn_environ = {
+        key: value
+        for key, value in (dask.config.get("distributed.nanny.pre-spawn-environ") or {}).items()
+        if key not in THREAD_ENVIRON
+    }
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_environ}):
+        return distributed.SpecCluster(
+            scheduler=scheduler, workers=specs, silence_logs=logging.ERROR
+        )
 
 
 class DaskRunner(AbstractRunner):
