@@ -8,7 +8,11 @@ import pytest
 
 from logifold_kedro.tf_lib.architectures import build_model
 from logifold_kedro.tf_lib.specialists import make_specialist
-from logifold_kedro.tf_lib.training import predict_probabilities, train_classifier
+from logifold_kedro.tf_lib.training import (
+    architecture_key,
+    predict_probabilities,
+    train_classifier,
+)
 
 BASE_SPEC = {"name": "resnet_v1_d8", "family": "resnet", "version": 1, "depth": 8, "width": 4}
 
@@ -106,3 +110,9 @@ def test_seeded_head_does_not_depend_on_python_random_used_by_other_threads(base
     _python_random_drawn_meanwhile(monkeypatch)
     busy = make_specialist(base, name="busy", seed=3).get_layer("logits").get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(quiet, busy, strict=True))
+
+
+def test_specialist_has_its_base_architecture_so_they_share_a_trainer(base):
+    # The specialist's new head has the base head's shape and names: one traced train step.
+    assert architecture_key(make_specialist(base, seed=1)) == architecture_key(base)
+    assert architecture_key(make_specialist(base, num_classes=4, seed=1)) != architecture_key(base)

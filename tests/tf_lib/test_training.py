@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 
+import keras
 import numpy as np
 import pytest
 
 from logifold_kedro.tf_lib.architectures import build_model
 from logifold_kedro.tf_lib.training import (
     Augmentation,
+    FusedAdam,
+    architecture_key,
     check_image_set,
+    clear_trainers,
     learning_rate_at,
     make_training_dataset,
     parse_recipe,
@@ -198,12 +202,27 @@ def trained_with_a_ruinous_last_epoch(blobs):
         "augment": {"width_shift": 0.1, "height_shift": 0.1, "horizontal_flip": True},
         "log_every_batches": 3,
     }
-    return train_classifier(tiny_model(), train, val, recipe, seed=0)
+    recorder = LearningRateRecorder()
+    model, history = train_classifier(
+        tiny_model(), train, val, recipe, seed=0, callbacks=[recorder]
+    )
+    return model, history, recorder.rates
+
+
+class LearningRateRecorder(keras.callbacks.Callback):
+    """The optimizer's learning rate at each epoch's start (after the schedule set it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rates: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.rates.append(float(self.model.optimizer.learning_rate.numpy()))
 
 
 def test_training_learns_and_restores_the_best_epoch(blobs, trained_with_a_ruinous_last_epoch):
     _, val = blobs
-    model, history = trained_with_a_ruinous_last_epoch
+    model, history, _ = trained_with_a_ruinous_last_epoch
     val_accuracy = history["val_accuracy"]
     assert history["best_epoch"] == int(np.argmax(val_accuracy))
     assert history["best_val_accuracy"] == pytest.approx(max(val_accuracy))
@@ -214,9 +233,9 @@ def test_training_learns_and_restores_the_best_epoch(blobs, trained_with_a_ruino
 
 
 def test_history_records_the_schedule_and_is_json(trained_with_a_ruinous_last_epoch):
-    model, history = trained_with_a_ruinous_last_epoch
+    _, history, optimizer_rates = trained_with_a_ruinous_last_epoch
     assert history["lr"] == [2e-3] * 6 + [5.0]
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(5.0)  # applied, too
+    assert optimizer_rates == pytest.approx(history["lr"])  # applied to the optimizer, too
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
         assert len(history[key]) == 7
     assert history["train_size"] == 72 and history["val_size"] == 45
@@ -262,3 +281,99 @@ def test_predict_probabilities_shapes_and_errors(blobs):
     assert predict_probabilities(model, val["x"][:0], 8).shape == (0, 3)
     with pytest.raises(ValueError, match="shape \\(N, H, W, C\\)"):
         predict_probabilities(model, val["x"][0], 8)
+
+
+# ---- one traced train step per architecture ---------------------------------------------------
+
+
+@pytest.fixture
+def counted_train_step_traces(monkeypatch):
+    """How often Keras' train_step ran in Python: once per trace (compiled steps skip Python)."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traces = []
+    original = TensorFlowTrainer.train_step
+
+    def counting(self, data):
+        traces.append(self.name)
+        return original(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", counting)
+    clear_trainers()
+    yield traces
+    clear_trainers()
+
+
+def test_models_of_one_architecture_share_one_traced_step_with_a_fresh_run_s_result(
+    blobs, counted_train_step_traces, caplog
+):
+    train, val = blobs
+    recipe = {"epochs": 2, "batch_size": 16, "learning_rate": 1e-3}
+    first, first_history = train_classifier(tiny_model(seed=5), train, val, recipe, seed=1)
+    assert len(counted_train_step_traces) == 1
+    other_start = tiny_model(seed=6)  # same architecture, other weights, other data size
+    with caplog.at_level(logging.INFO, logger="logifold_kedro.tf_lib"):
+        other, _ = train_classifier(other_start, colour_blobs(40, 7), val, recipe, seed=2)
+    assert len(counted_train_step_traces) == 1  # not traced again
+    assert any("reusing the train step" in record.message for record in caplog.records)
+    # The shared trainer starts each fit from the model's weights and a fresh optimizer: the
+    # same fit again gives the first run's numbers exactly, and `first` kept its own weights.
+    again, again_history = train_classifier(tiny_model(seed=5), train, val, recipe, seed=1)
+    assert len(counted_train_step_traces) == 1
+    assert again_history["loss"] == first_history["loss"]
+    assert again_history["val_accuracy"] == first_history["val_accuracy"]
+    for a, b in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not all(
+        np.array_equal(a, c) for a, c in zip(first.get_weights(), other.get_weights(), strict=True)
+    )
+    # A fresh trainer (nothing cached) trains to the same weights too.
+    clear_trainers()
+    fresh, _ = train_classifier(tiny_model(seed=5), train, val, recipe, seed=1)
+    assert len(counted_train_step_traces) == 2
+    for a, b in zip(first.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_another_architecture_gets_its_own_trainer(blobs, counted_train_step_traces):
+    train, val = blobs
+    recipe = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3}
+    deeper = build_model({**TINY_SPEC, "depth": 14, "num_classes": 3}, seed=0)
+    assert architecture_key(deeper) != architecture_key(tiny_model())
+    train_classifier(tiny_model(), train, val, recipe, seed=0)
+    train_classifier(deeper, train, val, recipe, seed=0)
+    assert len(counted_train_step_traces) == 2
+
+
+def test_trained_model_is_compiled_and_survives_a_file_round_trip(blobs, tmp_path):
+    train, val = blobs
+    recipe = {"epochs": 1, "batch_size": 16, "learning_rate": 1e-3}
+    model, _ = train_classifier(tiny_model(), train, val, recipe, seed=0)
+    loss, accuracy_value = model.evaluate(val["x"], val["y"], verbose=0)
+    assert np.isfinite(loss) and 0.0 <= accuracy_value <= 1.0
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(
+        predict_probabilities(loaded, val["x"]), predict_probabilities(model, val["x"])
+    )
+
+
+def test_fused_adam_takes_keras_adam_s_steps():
+    """Same formula, one fused op per variable: the same weights from the same gradients.
+
+    (Two whole training runs drift apart instead: a weight whose gradient is near zero gets
+    Adam's full step in the direction of the rounding noise.)
+    """
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(3, 4)).astype(np.float32)
+    gradients = [rng.normal(scale=0.1, size=(3, 4)).astype(np.float32) for _ in range(5)]
+    results = []
+    for optimizer_class in (keras.optimizers.Adam, FusedAdam):
+        weight = keras.Variable(start)
+        optimizer = optimizer_class(learning_rate=0.01)
+        for gradient in gradients:
+            optimizer.apply_gradients([(gradient, weight)])
+        assert int(optimizer.iterations.numpy()) == 5
+        results.append(keras.ops.convert_to_numpy(weight))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)  # float32 rounding
+    assert not np.allclose(results[1], start, atol=0.02)  # five steps of about lr each moved it
