@@ -272,6 +272,18 @@ def test_same_seed_same_run_other_seed_other_run(blobs):
     assert not np.allclose(loss_a, loss_c, rtol=1e-6)
 
 
+def test_predictions_equal_keras_predict_and_trace_once_for_every_batch_size(blobs):
+    from logifold_kedro.tf_lib.forward import compiled_forward
+
+    _, val = blobs
+    model = tiny_model()
+    by_batch_size = [predict_probabilities(model, val["x"], size) for size in (7, 16, 45, 256)]
+    assert compiled_forward(model).experimental_get_tracing_count() == 1
+    expected = model.predict(val["x"], batch_size=16, verbose=0)
+    for probs in by_batch_size:
+        np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+
+
 def test_predict_probabilities_shapes_and_errors(blobs):
     _, val = blobs
     model = tiny_model()

@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.progress import format_duration
 
 logger = logging.getLogger(__name__)
@@ -185,10 +186,9 @@ def _compiled_passes(
     y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
     outputs_spec = tf.TensorSpec((None, int(model.output_shape[-1])), tf.float32)
 
-    # Fixed signatures with an open batch dimension: each function is traced once.
-    @tf.function(input_signature=[x_spec])
-    def forward(x):
-        return model(x, training=False)
+    # Fixed signatures with an open batch dimension: each function is traced once. The forward
+    # pass is the one predictions use (a single model's is traced once for both).
+    forward = compiled_forward(model)
 
     @tf.function(input_signature=[x_spec, y_spec])
     def forward_backward(x, labels):

@@ -106,7 +106,10 @@ class TrainingProgressLogger(keras.callbacks.Callback):
 
 
 class PredictionProgressLogger(keras.callbacks.Callback):
-    """A log line every `log_every_batches` prediction batches, with the ETA."""
+    """A log line every `log_every_batches` prediction batches, with the ETA.
+
+    A Keras predict callback; `training.predict_probabilities` calls its two hooks itself.
+    """
 
     def __init__(self, label: str, total_batches: int, log_every_batches: int) -> None:
         super().__init__()

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.progress import PredictionProgressLogger, TrainingProgressLogger
 
 logger = logging.getLogger(__name__)
@@ -549,7 +550,11 @@ def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 2
     progress = PredictionProgressLogger(
         f"{model.name} predict", total_batches, max(1, math.ceil(total_batches / 10))
     )
-    probs = model.predict(
-        np.asarray(x, dtype=np.float32), batch_size=batch_size, verbose=0, callbacks=[progress]
-    )
-    return np.asarray(probs, dtype=np.float32)
+    forward = compiled_forward(model)
+    progress.on_predict_begin()
+    batches = []
+    for index, start in enumerate(range(0, len(x), batch_size)):
+        batch = np.asarray(x[start : start + batch_size], dtype=np.float32)
+        batches.append(np.asarray(forward(tf.constant(batch)), dtype=np.float32))
+        progress.on_predict_batch_end(index)
+    return np.concatenate(batches)
