@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.progress import format_duration
 
@@ -516,12 +517,13 @@ def generate_in_batches(
 ) -> np.ndarray:
     """Run ``attack.generate`` (``y=None``) one attack batch at a time, with progress and ETA.
 
-    Seeds Python, numpy and TensorFlow (``keras.utils.set_random_seed``) first: ART draws its
-    random starts from numpy's global generator, so the same seed gives the same arrays. Each
+    Seeds Python and numpy first (`seeding.seed_host_generators`; not TensorFlow, whose reseeding
+    clears the compiled passes): ART draws its random starts from numpy's global generator, so
+    the same seed gives the same arrays. Each
     batch is attacked completely (all restarts) before the next; per image this is ART's
     algorithm, and the caches of a :class:`FusedCommitteeClassifier` stay one batch small.
     """
-    keras.utils.set_random_seed(seed)
+    seed_host_generators(seed)
     batch_size = attack.batch_size
     n_images = x.shape[0]
     n_batches = -(-n_images // batch_size)

@@ -29,6 +29,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from logifold_kedro.seeding import seed_host_generators
+
 # torchvision's VGG layer configurations: numbers are conv output channels, "M" a 2x2 max-pool.
 VGG_CONFIGS: dict[str, list[int | str]] = {
     "11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -269,7 +271,7 @@ def build_model(spec: dict[str, Any], seed: int | None = None) -> keras.Model:
         raise ValueError(f"model spec must be a dict with a 'family' key, got {spec!r}")
     if seed is None:
         return _build_model(spec)
-    keras.utils.set_random_seed(int(seed))
+    seed_host_generators(int(seed))
     token = _layer_seeds.set(random.Random(int(seed)))
     try:
         return _build_model(spec)

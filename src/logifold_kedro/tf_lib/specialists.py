@@ -13,6 +13,8 @@ import logging
 import keras
 import numpy as np
 
+from logifold_kedro.seeding import seed_host_generators
+
 logger = logging.getLogger(__name__)
 
 FEATURES_LAYER = "features"
@@ -29,7 +31,7 @@ def make_specialist(
     The copy has the base's current weights (including batch-norm statistics) in new variables.
     The head is ``Dense(num_classes, name="logits")`` then ``Softmax(name="probabilities")``,
     the same layer names as the base models. With `seed`, the head's initial weights depend
-    only on it (the global Keras seed is reset first).
+    only on it (Python and NumPy are reseeded first; see `logifold_kedro.seeding`).
     """
     try:
         base_model.get_layer(FEATURES_LAYER)
@@ -41,7 +43,7 @@ def make_specialist(
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+        seed_host_generators(int(seed))
     copy = keras.models.clone_model(base_model)
     copy.set_weights(base_model.get_weights())
     features = copy.get_layer(FEATURES_LAYER).output

@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.progress import PredictionProgressLogger, TrainingProgressLogger
 
@@ -456,7 +457,8 @@ def train_classifier(
             ``[[epoch, lr], ...]``, ``augment`` ``{width_shift, height_shift,
             horizontal_flip}`` or null, ``log_every_batches``, ``predict_batch_size``
             (validation batch size; default max(batch_size, 256)).
-        seed: seeds Keras/TF/NumPy and the data order and augmentation of every batch.
+        seed: seeds Python and NumPy (`seeding.seed_host_generators`) and the data order and
+            augmentation of every batch.
         callbacks: extra Keras callbacks (e.g. timers, TensorBoard), run after ours.
 
     Returns:
@@ -468,7 +470,7 @@ def train_classifier(
     num_classes = int(model.output_shape[-1])
     check_image_set(train, "train", num_classes)
     check_image_set(val, "val", num_classes)
-    keras.utils.set_random_seed(int(seed))
+    seed_host_generators(int(seed))
     train_x = np.asarray(train["x"], dtype=np.float32)
     train_y = np.asarray(train["y"], dtype=np.int64)
     dataset, steps_per_epoch = make_training_dataset(
