@@ -27,18 +27,19 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as logifold_kedro.tf_lib sets it (README)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from logifold_kedro.data.perturbations import perturbation_norms  # noqa: E402
 from logifold_kedro.tf_lib.apgd import (  # noqa: E402
     FusedCommitteeClassifier,
     PassCounter,
     TensorFlowV2Classifier,  # ART's own class (imported there without loading torch)
     build_apgd,
     generate_in_batches,
-    l2_perturbation_norms,
     with_pass_counter,
 )
 from logifold_kedro.tf_lib.committee import PROBABILITY_FLOOR, build_committee  # noqa: E402
@@ -204,7 +205,7 @@ def main() -> None:
             "images_differing_by_more_than_1e-5": int(
                 (np.abs(x_fused - x_ref).reshape(len(images), -1).max(axis=1) > 1e-5).sum()
             ),
-            "max_l2_perturbation": float(l2_perturbation_norms(images, x_fused).max()),
+            "max_l2_perturbation": float(perturbation_norms(images, x_fused).max()),
         }
 
     report = {
