@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 from typing import Any
 
-import numpy as np
 import torch
+
+from logifold_kedro.seeding import seed_host_generators
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +38,7 @@ def resolve_device(device: str = "auto") -> str:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and all GPUs)."""
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
+    seed_host_generators(seed)
     torch.manual_seed(int(seed))
 
 
