@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from logifold_kedro.memo import KeptLRU
 from logifold_kedro.tf_lib.progress import format_duration
 
 logger = logging.getLogger(__name__)
@@ -79,12 +79,8 @@ def _check_members(members: Sequence[keras.Model]) -> tuple[tuple[int, ...], int
     return input_shapes.pop(), output_shapes.pop()[0]
 
 
-# Committees built in this process, by name and member objects, most recently used last. The
-# members are kept, so their ids (part of the key) cannot be reused by other objects.
-_BUILT: OrderedDict[tuple[str, tuple[int, ...]], tuple[list[keras.Model], keras.Model]] = (
-    OrderedDict()
-)
-_MAX_BUILT = 16
+# Committees built in this process, by name and member objects (kept with them).
+_BUILT: KeptLRU[keras.Model] = KeptLRU(16)
 
 
 def build_committee(members: Sequence[keras.Model], name: str) -> keras.Model:
@@ -99,14 +95,7 @@ def build_committee(members: Sequence[keras.Model], name: str) -> keras.Model:
     """
     members = list(members)
     key = (name, tuple(id(member) for member in members))
-    if key in _BUILT:
-        _BUILT.move_to_end(key)
-        return _BUILT[key][1]
-    committee = _new_committee(members, name)
-    _BUILT[key] = (members, committee)
-    while len(_BUILT) > _MAX_BUILT:
-        _BUILT.popitem(last=False)
-    return committee
+    return _BUILT.get_or_build(key, lambda: _new_committee(members, name), keep=members)
 
 
 def _new_committee(members: list[keras.Model], name: str) -> keras.Model:

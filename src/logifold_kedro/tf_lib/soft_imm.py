@@ -19,7 +19,6 @@ the project's ART APGD (:func:`logifold_kedro.tf_lib.apgd.apgd_attack`).
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from logifold_kedro.memo import KeptLRU
 from logifold_kedro.tf_lib.apgd import _cross_entropy_on_probabilities, apgd_attack
 from logifold_kedro.tf_lib.committee import PROBABILITY_FLOOR, ClipProbabilities, _check_members
 
@@ -101,19 +101,7 @@ def _stacked(members: Sequence[keras.Model], inputs: Any) -> Any:
 
 # Models built in this process (key: kind, name, member ids, parameters), most recent last: the
 # same target object is attacked for several settings, so its compiled APGD passes are reused.
-_BUILT: OrderedDict[tuple, tuple[list[keras.Model], keras.Model]] = OrderedDict()
-_MAX_BUILT = 8
-
-
-def _cached(key: tuple, members: list[keras.Model], build: Any) -> keras.Model:
-    if key in _BUILT:
-        _BUILT.move_to_end(key)
-        return _BUILT[key][1]
-    model = build()
-    _BUILT[key] = (members, model)  # members kept so that their ids are not reused
-    while len(_BUILT) > _MAX_BUILT:
-        _BUILT.popitem(last=False)
-    return model
+_BUILT: KeptLRU[keras.Model] = KeptLRU(8)
 
 
 def build_soft_imm(
@@ -142,7 +130,7 @@ def build_soft_imm(
 
     members = u1_members + u2_members
     key = ("soft_imm", name, tuple(map(id, members)), len(u1_members), threshold, temperature)
-    return _cached(key, members, build)
+    return _BUILT.get_or_build(key, build, keep=members)
 
 
 def build_confident_core_target(u1_members: Sequence[keras.Model], name: str) -> keras.Model:
@@ -155,7 +143,8 @@ def build_confident_core_target(u1_members: Sequence[keras.Model], name: str) ->
         outputs = MeanAndEntropy(name=f"{name}_mean_entropy")(_stacked(u1_members, inputs))
         return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
-    return _cached(("confident_core", name, tuple(map(id, u1_members))), u1_members, build)
+    key = ("confident_core", name, tuple(map(id, u1_members)))
+    return _BUILT.get_or_build(key, build, keep=u1_members)
 
 
 @dataclass(frozen=True)
