@@ -39,7 +39,6 @@ import math
 import sys
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from itertools import islice
 from typing import Any, NamedTuple
@@ -49,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.memo import KeptLRU
 from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.progress import format_duration
@@ -155,20 +155,16 @@ AttackLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 class _CompiledPasses(NamedTuple):
-    model: keras.Model  # kept so that its id (the cache key) is not reused by another object
     forward: Any
     forward_backward: Any
     loss_from_probs: Any
 
 
-# Compiled passes per (model object, loss), most recently used last. Tracing a committee's
+# Compiled passes per (model object, loss), the model kept with them. Tracing a committee's
 # passes costs a few seconds; a run attacks the same committee object
 # (`committee.build_committee` returns the one it built before) for several splits and settings,
 # so the traces are reused.
-_COMPILED: OrderedDict[tuple[int, tuple[int, ...], int, AttackLoss], _CompiledPasses] = (
-    OrderedDict()
-)
-_MAX_COMPILED = 16
+_COMPILED: KeptLRU[_CompiledPasses] = KeptLRU(16)
 
 
 def _compiled_passes(
@@ -179,35 +175,31 @@ def _compiled_passes(
 ) -> _CompiledPasses:
     """The model's forward, fused forward+backward and loss functions, traced once per model and
     loss. ``loss(labels, outputs)`` gives per-image losses from the model's outputs."""
+
+    def build() -> _CompiledPasses:
+        x_spec = tf.TensorSpec((None, *input_shape), tf.float32)
+        y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
+        outputs_spec = tf.TensorSpec((None, int(model.output_shape[-1])), tf.float32)
+
+        # Fixed signatures with an open batch dimension: each function is traced once. The
+        # forward pass is the one predictions use (a single model's is traced once for both).
+        @tf.function(input_signature=[x_spec, y_spec])
+        def forward_backward(x, labels):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(x)
+                probs = model(x, training=False)
+                losses = loss(labels, probs)
+            # d(sum of losses)/dx: row i is d loss_i / d x_i (images are independent).
+            return probs, losses, tape.gradient(losses, x)
+
+        @tf.function(input_signature=[y_spec, outputs_spec])
+        def loss_from_probs(labels, probs):
+            return loss(labels, probs)
+
+        return _CompiledPasses(compiled_forward(model), forward_backward, loss_from_probs)
+
     key = (id(model), input_shape, nb_classes, loss)
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key]
-    x_spec = tf.TensorSpec((None, *input_shape), tf.float32)
-    y_spec = tf.TensorSpec((None, nb_classes), tf.float32)
-    outputs_spec = tf.TensorSpec((None, int(model.output_shape[-1])), tf.float32)
-
-    # Fixed signatures with an open batch dimension: each function is traced once. The forward
-    # pass is the one predictions use (a single model's is traced once for both).
-    forward = compiled_forward(model)
-
-    @tf.function(input_signature=[x_spec, y_spec])
-    def forward_backward(x, labels):
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(x)
-            probs = model(x, training=False)
-            losses = loss(labels, probs)
-        # d(sum of losses)/dx: row i is d loss_i / d x_i (images are independent).
-        return probs, losses, tape.gradient(losses, x)
-
-    @tf.function(input_signature=[y_spec, outputs_spec])
-    def loss_from_probs(labels, probs):
-        return loss(labels, probs)
-
-    _COMPILED[key] = _CompiledPasses(model, forward, forward_backward, loss_from_probs)
-    while len(_COMPILED) > _MAX_COMPILED:
-        _COMPILED.popitem(last=False)
-    return _COMPILED[key]
+    return _COMPILED.get_or_build(key, build, keep=model)
 
 
 class FusedCommitteeClassifier(TensorFlowV2Classifier):
