@@ -37,6 +37,25 @@ def test_zero_epochs_passes_the_model_through_unchanged(wrn_name, train_set, val
     json.dumps(history)
 
 
+def test_pretrained_surrogate_with_zero_epochs_ignores_the_learning_rate(
+    wrn_name, train_set, val_set
+):
+    # conf/paper: the pretrained `Standard` model is not trained, so its recipe says lr 0.0.
+    model = build_zoo_model(wrn_name)
+    before = parameters_of(model)
+    recipe = {"epochs": 0, "batch_size": 128, "learning_rate": 0.0, "momentum": 0.9}
+    returned, history = train_surrogate(model, train_set, val_set, recipe, seed=0)
+    assert returned is model
+    assert all(torch.equal(before[k], v) for k, v in returned.state_dict().items())
+    assert history["epochs_run"] == 0 and history["recipe"]["learning_rate"] == 0.0
+    # Training still needs a positive rate.
+    for rate in (0.0, -0.1):
+        with pytest.raises(ValueError, match="learning_rate > 0"):
+            train_surrogate(model, train_set, val_set, {"epochs": 1, "learning_rate": rate}, 0)
+    with pytest.raises(ValueError, match="epochs >= 0"):
+        train_surrogate(model, train_set, val_set, {"epochs": -1, "learning_rate": 0.0}, 0)
+
+
 def test_training_learns_and_history_is_json_ready(tiny_name, train_set, val_set):
     torch.manual_seed(0)
     model = build_zoo_model(tiny_name)

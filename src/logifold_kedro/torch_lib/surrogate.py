@@ -214,8 +214,25 @@ def load_surrogate(
     return model.eval()
 
 
+def check_recipe_numbers(epochs: int, batch_size: int, learning_rate: float) -> None:
+    """Raise ValueError unless epochs >= 0, batch_size >= 1 and, when epochs > 0, lr > 0.
+
+    With 0 epochs nothing is trained (a pretrained surrogate passes through), so the learning
+    rate is never used and any value, 0 included, is accepted.
+    """
+    if epochs < 0 or batch_size < 1 or (epochs > 0 and learning_rate <= 0):
+        raise ValueError(
+            "surrogate recipe needs epochs >= 0, batch_size >= 1 and, to train (epochs > 0), "
+            f"learning_rate > 0; got epochs={epochs}, batch_size={batch_size}, "
+            f"learning_rate={learning_rate}"
+        )
+
+
 def parse_surrogate_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
-    """The recipe with defaults filled in and checked (see ``RECIPE_DEFAULTS`` for the keys)."""
+    """The recipe with defaults filled in and checked (see ``RECIPE_DEFAULTS`` for the keys).
+
+    ``learning_rate`` must be positive only when the recipe trains (``epochs > 0``).
+    """
     recipe = dict(recipe or {})
     unknown = sorted(set(recipe) - set(RECIPE_DEFAULTS))
     if unknown:
@@ -227,11 +244,7 @@ def parse_surrogate_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
     merged["batch_size"] = int(merged["batch_size"])
     merged["learning_rate"] = float(merged["learning_rate"])
     merged["optimizer"] = str(merged["optimizer"]).lower()
-    if merged["epochs"] < 0 or merged["batch_size"] < 1 or merged["learning_rate"] <= 0:
-        raise ValueError(
-            "surrogate recipe needs epochs >= 0, batch_size >= 1, learning_rate > 0; got "
-            f"{ {k: merged[k] for k in ('epochs', 'batch_size', 'learning_rate')} }"
-        )
+    check_recipe_numbers(merged["epochs"], merged["batch_size"], merged["learning_rate"])
     if merged["optimizer"] not in OPTIMIZERS:
         raise ValueError(
             f"surrogate optimizer must be one of {OPTIMIZERS}, got {recipe['optimizer']!r}"
