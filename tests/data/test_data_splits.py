@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from sklearn.model_selection import train_test_split
 
 from logifold_kedro.data.splits import (
     split_cifar10,
@@ -30,13 +33,25 @@ def test_paper_proportions_40000_10000_exactly_stratified():
     assert idx_train.dtype == np.int64 and idx_val.dtype == np.int64
 
 
+@pytest.mark.parametrize(("fraction", "seed"), [(0.2, 42), (0.1, 42), (0.2, 7)])
+def test_split_is_scikit_learns_stratified_train_test_split(fraction, seed):
+    labels = np.random.default_rng(3).integers(0, 10, size=777)  # unbalanced classes
+    idx_a, idx_b = stratified_split(labels, fraction, seed)
+    ref_a, ref_b = train_test_split(
+        np.arange(777), test_size=fraction, stratify=labels, random_state=seed
+    )
+    # The same indices in the same order, not only the same sets.
+    np.testing.assert_array_equal(idx_b, ref_b)
+    np.testing.assert_array_equal(idx_a, ref_a)
+
+
 @pytest.mark.parametrize("fraction", [0.1, 0.2, 0.33, 0.5, 0.77])
 @pytest.mark.parametrize("n", [97, 250, 1003])
 def test_split_per_class_counts_within_one_of_exact_share(n, fraction):
     rng = np.random.default_rng(n)
     labels = rng.integers(0, 10, size=n)  # unbalanced classes
     idx_a, idx_b = stratified_split(labels, fraction, seed=3)
-    assert len(idx_b) == round(fraction * n) and len(idx_a) == n - len(idx_b)
+    assert len(idx_b) == math.ceil(fraction * n) and len(idx_a) == n - len(idx_b)
     assert len(np.intersect1d(idx_a, idx_b)) == 0
     counts = np.bincount(labels, minlength=10)
     exact_b = counts * len(idx_b) / n
@@ -76,8 +91,26 @@ def test_split_rejects_fractions_outside_zero_one(fraction):
 
 
 def test_split_rejects_an_empty_part():
+    # ceil(0.9 * 4) = 4 leaves nothing for the other part.
     with pytest.raises(ValueError, match="at least one sample"):
-        stratified_split(np.array([0, 1, 0]), 0.1, seed=0)
+        stratified_split(np.array([0, 1, 0, 1]), 0.9, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("labels", "fraction", "reason"),
+    [
+        (np.array([0, 0, 0, 0, 7]), 0.2, r"classes \[7\] have a single sample"),
+        (np.repeat(np.arange(3), 4), 0.1, "a part of 2 samples cannot hold each of the 3 classes"),
+    ],
+)
+def test_unstratifiable_labels_raise_or_split_unstratified(labels, fraction, reason, caplog):
+    with pytest.raises(ValueError, match=reason):
+        stratified_split(labels, fraction, seed=0)
+    idx_a, idx_b = stratified_split(labels, fraction, seed=0, unstratified_if_impossible=True)
+    assert reason.replace("\\", "") in caplog.text
+    ref_a, ref_b = train_test_split(np.arange(len(labels)), test_size=fraction, random_state=0)
+    np.testing.assert_array_equal(idx_b, ref_b)
+    np.testing.assert_array_equal(idx_a, ref_a)
 
 
 def test_subset_is_stratified_and_deterministic():
@@ -144,6 +177,52 @@ def test_split_cifar10_all_images():
     np.testing.assert_array_equal(train["y"], raw["y_train"][idx_train])
     # All test images, in archive order.
     np.testing.assert_array_equal(test["x"], raw["x_test"] / np.float32(255))
+
+
+def indexed_raw(y_train: np.ndarray, n_test: int) -> dict:
+    """Raw arrays whose training image i carries i in its first pixel (i // 256, i % 256)."""
+    index = np.arange(len(y_train))
+    x_train = np.zeros((len(y_train), 32, 32, 3), dtype=np.uint8)
+    x_train[:, 0, 0, 0], x_train[:, 0, 0, 1] = index // 256, index % 256
+    return {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_test": np.zeros((n_test, 32, 32, 3), dtype=np.uint8),
+        "y_test": np.arange(n_test) % 10,
+    }
+
+
+def indices_of(image_set: dict) -> np.ndarray:
+    pixels = np.rint(image_set["x"][:, 0, 0, :2] * 255).astype(np.int64)
+    return pixels[:, 0] * 256 + pixels[:, 1]
+
+
+def test_paper_scale_validation_is_the_references_train_test_split():
+    # 5,000 balanced labels in a random "official" order, as the archive's batches 1..5 are.
+    y = np.random.default_rng(2026).permutation(np.repeat(np.arange(10), 500))
+    raw = indexed_raw(y, n_test=10)
+    train, val, _ = split_cifar10(raw, {"val_fraction": 0.2, "seed": 42, "train_pool_size": None})
+    _, ref_val = train_test_split(np.arange(5000), test_size=0.2, stratify=y, random_state=42)
+    np.testing.assert_array_equal(indices_of(val), ref_val)
+    # The reference's call on the images themselves gives the same images in the same order.
+    x_train, x_val, y_train, y_val = train_test_split(
+        raw["x_train"], y, test_size=0.2, stratify=y, random_state=42
+    )
+    np.testing.assert_array_equal(val["x"], x_val / np.float32(255))
+    np.testing.assert_array_equal(val["y"], y_val)
+    np.testing.assert_array_equal(train["x"], x_train / np.float32(255))
+    np.testing.assert_array_equal(train["y"], y_train)
+
+
+def test_a_pool_subset_is_split_by_the_same_call():
+    y = np.random.default_rng(5).permutation(np.repeat(np.arange(10), 100))
+    train, val, _ = split_cifar10(indexed_raw(y, n_test=10), {"seed": 3, "train_pool_size": 320})
+    pool = stratified_subset(y, 320, seed=4)  # the pool is drawn with seed + 1
+    ref_train, ref_val = train_test_split(
+        np.arange(320), test_size=0.2, stratify=y[pool], random_state=3
+    )
+    np.testing.assert_array_equal(indices_of(val), pool[ref_val])
+    np.testing.assert_array_equal(indices_of(train), pool[ref_train])
 
 
 def test_split_cifar10_pool_and_test_subsets_are_stratified_and_disjoint():

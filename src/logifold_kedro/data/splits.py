@@ -1,15 +1,30 @@
 """Stratified splits and subsets of labelled image arrays, and the CIFAR-10 split node.
 
-Per-class allocation (as scikit-learn's ``StratifiedShuffleSplit`` does it): to draw ``m`` of
-``n`` samples, class ``k`` with ``n_k`` samples gets ``floor(n_k * m / n)``, and the ``m - sum``
-samples left over go one each to the classes with the largest remainders ``(n_k * m) mod n``
-(ties broken at random by the seed). Every class thus gets its exact share rounded down or up,
-so in a balanced set the per-class counts differ by at most 1.
+Splits (:func:`stratified_split`) are scikit-learn's own call, the one the reference made on the
+50,000 training images in the order of the official batches 1..5::
+
+    idx_a, idx_b = train_test_split(np.arange(n), test_size=fraction, stratify=labels,
+                                    random_state=seed)
+
+so with the whole archive as the pool, the validation indices and their order are the
+reference's. ``idx_b`` holds ``ceil(fraction * n)`` indices (scikit-learn's rule for a float
+``test_size``). Per class, ``StratifiedShuffleSplit`` gives the training part class ``k``'s exact
+share ``n_k * (n - size_b) / n`` rounded down, hands the samples left over to the classes with
+the largest remainders (ties at random), and gives the other part the rest of the class: each
+class's count in either part is within 1 of its exact share. The same call splits the
+specialists' data and U2''s, so every split of the project is the reference's.
+
+Subsets (:func:`stratified_subset`, for the optional smaller pool and test set of the CPU demo)
+are a draw of this module with the same per-class allocation: to draw ``m`` of ``n`` samples,
+class ``k`` with ``n_k`` samples gets ``floor(n_k * m / n)``, and the ``m - sum`` samples left
+over go one each to the classes with the largest remainders ``(n_k * m) mod n`` (ties broken at
+random by the seed).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,42 +65,71 @@ def _class_quotas(class_counts: np.ndarray, total: int, rng: np.random.Generator
     return quotas
 
 
-def _stratified_draw(
-    labels: np.ndarray, size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(drawn, rest): ``size`` indices drawn per class by ``_class_quotas``, and the others."""
+def _stratified_draw(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` indices drawn per class by ``_class_quotas``."""
     _, class_of, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
     quotas = _class_quotas(class_counts, size, rng)
-    drawn, rest = [], []
-    for k, quota in enumerate(quotas):
-        members = rng.permutation(np.flatnonzero(class_of == k))
-        drawn.append(members[:quota])
-        rest.append(members[quota:])
+    drawn = [
+        rng.permutation(np.flatnonzero(class_of == k))[:quota] for k, quota in enumerate(quotas)
+    ]
     # Shuffle across classes so that no consumer sees the images grouped by class.
-    return (
-        rng.permutation(np.concatenate(drawn)).astype(np.int64),
-        rng.permutation(np.concatenate(rest)).astype(np.int64),
-    )
+    return rng.permutation(np.concatenate(drawn)).astype(np.int64)
 
 
-def stratified_split(labels: Any, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split the indices of ``labels`` into (idx_a, idx_b), stratified by label.
+def _why_not_stratifiable(labels: np.ndarray, size_b: int) -> str | None:
+    """Why ``StratifiedShuffleSplit`` would refuse these labels and part sizes, or None.
 
-    ``idx_b`` holds ``round(fraction * n)`` indices (e.g. the validation part), ``idx_a`` the
+    It needs every class at least twice and, in each part, at least as many samples as classes.
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        return f"classes {classes[counts < 2].tolist()} have a single sample"
+    smaller = min(size_b, len(labels) - size_b)
+    if smaller < len(classes):
+        return f"a part of {smaller} samples cannot hold each of the {len(classes)} classes"
+    return None
+
+
+def stratified_split(
+    labels: Any, fraction: float, seed: int, *, unstratified_if_impossible: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the indices of ``labels`` into (idx_a, idx_b), stratified by label, with
+    scikit-learn's ``train_test_split(np.arange(n), test_size=fraction, stratify=labels,
+    random_state=seed)``.
+
+    ``idx_b`` (e.g. the validation part) holds ``ceil(fraction * n)`` indices, ``idx_a`` the
     other ones; each class is shared out in the same proportion (see the module docstring).
     Both arrays are int64 in a seeded random order; together they hold every index once.
+
+    Raises ValueError where the labels cannot be stratified (a class with a single sample, a
+    part smaller than the number of classes); with ``unstratified_if_impossible`` the same call
+    splits without ``stratify`` there instead (logged as a warning).
     """
     labels = _check_labels(labels)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
     n = len(labels)
-    size_b = int(round(fraction * n))
-    if not 1 <= size_b <= n - 1:
+    size_b = math.ceil(fraction * n)  # as scikit-learn sizes a float test_size
+    if size_b > n - 1:
         raise ValueError(
             f"fraction {fraction} of {n} samples leaves {size_b} for one part and "
             f"{n - size_b} for the other; both parts need at least one sample."
         )
-    idx_b, idx_a = _stratified_draw(labels, size_b, np.random.default_rng(seed))
+    reason = _why_not_stratifiable(labels, size_b)
+    if reason is not None:
+        if not unstratified_if_impossible:
+            raise ValueError(f"cannot split {n} samples stratified by label: {reason}.")
+        logger.warning("%s: splitting %d samples without stratification", reason, n)
+    # Imported here: scikit-learn (and SciPy behind it) would add a second to every import of
+    # the data package, which most processes use without splitting anything.
+    from sklearn.model_selection import train_test_split
+
+    idx_a, idx_b = train_test_split(
+        np.arange(n, dtype=np.int64),
+        test_size=fraction,
+        stratify=labels if reason is None else None,
+        random_state=seed,
+    )
     return idx_a, idx_b
 
 
@@ -96,8 +140,7 @@ def stratified_subset(labels: Any, size: int, seed: int) -> np.ndarray:
         raise ValueError(f"size must be an int, got {size!r}.")
     if not 1 <= size <= len(labels):
         raise ValueError(f"size must lie in 1..{len(labels)} (the number of labels), got {size}.")
-    drawn, _ = _stratified_draw(labels, int(size), np.random.default_rng(seed))
-    return drawn
+    return _stratified_draw(labels, int(size), np.random.default_rng(seed))
 
 
 def to_unit_float(x_uint8: np.ndarray) -> np.ndarray:
@@ -147,7 +190,9 @@ def split_cifar10(
     ``split_params`` (defaults in ``SPLIT_DEFAULTS``):
     - ``train_pool_size``: None for all training images, else a stratified subset of that size
       is drawn first (seed + 1);
-    - ``val_fraction``: share of the pool that goes to validation, stratified (seed);
+    - ``val_fraction``: share of the pool that goes to validation, by ``stratified_split``
+      (scikit-learn's stratified ``train_test_split``, ``random_state`` seed): with no pool
+      subset, exactly the reference's validation images, in its order;
     - ``test_size``: None for all test images (in archive order), else a stratified subset
       (seed + 2).
     Image sets: ``{"x": float32 (N, 32, 32, 3) in [0, 1], "y": int64 (N,), "split", "source":
