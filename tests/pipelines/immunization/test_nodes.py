@@ -117,6 +117,19 @@ def test_split_for_training_is_stratified_disjoint_and_complete():
     np.testing.assert_array_equal(again["x"], train["x"])
 
 
+def test_split_for_training_is_the_references_train_test_split():
+    # The specialists' 80/20 and U2''s 90/10 re-splits are the reference's scikit-learn call.
+    from sklearn.model_selection import train_test_split
+
+    y = np.random.default_rng(0).integers(0, C, size=301)
+    x = np.arange(len(y))
+    for fraction in (0.2, 0.1):
+        train, val = split_for_training(x, y, fraction, seed=42)
+        ref_train, ref_val = train_test_split(x, test_size=fraction, stratify=y, random_state=42)
+        np.testing.assert_array_equal(val["x"], ref_val)
+        np.testing.assert_array_equal(train["x"], ref_train)
+
+
 def test_split_for_training_small_pools_still_get_a_validation_sample():
     # 10% of 4 rounds to 0: the split must still give one validation sample.
     train, val = split_for_training(np.arange(4), np.array([0, 0, 1, 1]), 0.1, seed=0)

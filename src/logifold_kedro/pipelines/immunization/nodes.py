@@ -94,10 +94,11 @@ def labels_of(entries: Mapping[str, Any], image_sets: Sequence[str]) -> np.ndarr
 def split_for_training(
     x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
 ) -> tuple[dict, dict]:
-    """Stratified train/val split of (x, y); plain random when a class is too small to stratify.
+    """Train/val split of (x, y) by scikit-learn's stratified ``train_test_split`` (the
+    reference's call, see ``stratified_split``); unstratified where a small pool (a few
+    high-entropy samples at CPU scale) has a class too small to stratify.
 
-    The validation part holds ``round(val_fraction * N)`` samples, but at least one and at most
-    N - 1, so that a small pool (a few high-entropy samples at CPU scale) still gives both parts.
+    The validation part holds ``ceil(val_fraction * N)`` samples, so at least one.
     """
     n_samples = len(y)
     if not 0.0 < val_fraction < 1.0:
@@ -107,15 +108,7 @@ def split_for_training(
             f"cannot split {n_samples} sample(s) into a training and a validation part: "
             "need at least 2."
         )
-    # Clamped here because stratified_split refuses a fraction that rounds to an empty part.
-    n_val = min(max(1, round(n_samples * val_fraction)), n_samples - 1)
-    counts = np.bincount(y)
-    if np.min(counts[counts > 0]) >= 2:
-        idx_train, idx_val = stratified_split(y, n_val / n_samples, seed)
-    else:
-        logger.warning("a class has a single sample: splitting without stratification")
-        order = np.random.default_rng(seed).permutation(n_samples)
-        idx_val, idx_train = order[:n_val], order[n_val:]
+    idx_train, idx_val = stratified_split(y, val_fraction, seed, unstratified_if_impossible=True)
     return {"x": x[idx_train], "y": y[idx_train]}, {"x": x[idx_val], "y": y[idx_val]}
 
 
