@@ -17,6 +17,13 @@ from .bootstrap import (
     replicate_columns,
     resampled_ratios,
 )
+from .claims import (
+    claim_verdict,
+    core_accuracy_margin,
+    paired_mean_difference,
+    paired_mean_differences,
+    paper_side,
+)
 from .core import accuracy, core_mask, core_metrics
 from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
 from .routing import imm_route, total_entropy
@@ -28,13 +35,18 @@ __all__ = [
     "accuracy",
     "bootstrap_ci",
     "bootstrap_thresholds",
+    "claim_verdict",
     "committee_entropy",
+    "core_accuracy_margin",
     "core_mask",
     "core_metrics",
     "core_ratios",
     "ensemble_predict",
     "imm_route",
     "mean_probabilities",
+    "paired_mean_difference",
+    "paired_mean_differences",
+    "paper_side",
     "replicate_columns",
     "resampled_ratios",
     "select_threshold",
