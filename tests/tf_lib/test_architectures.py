@@ -123,6 +123,26 @@ def test_resnet_uses_he_normal_and_l2_on_convolutions():
         assert layer.kernel_regularizer.l2 == pytest.approx(1e-4)
 
 
+@pytest.mark.parametrize("seed", [None, 3], ids=["unseeded", "seeded"])
+@pytest.mark.parametrize(
+    ("spec", "initializer"),
+    [(spec, "HeNormal") for spec in SMALL_SPECS[:2]]
+    + [(spec, "GlorotUniform") for spec in SMALL_SPECS[2:]],
+    ids=[spec["name"] for spec in SMALL_SPECS],
+)
+def test_conv_initializers_are_he_normal_for_resnets_and_glorot_uniform_for_vggs(
+    spec, initializer, seed
+):
+    convs = conv_layers(build_model(spec, seed=seed))
+    configs = [layer.get_config()["kernel_initializer"] for layer in convs]
+    assert convs and all(config["class_name"] == initializer for config in configs)
+    seeds = [config["config"]["seed"] for config in configs]
+    if seed is None:
+        assert seeds == [None] * len(convs)  # Keras' own seeding
+    else:
+        assert None not in seeds and len(set(seeds)) == len(seeds)  # one seed per layer
+
+
 @pytest.mark.parametrize(
     "spec",
     [

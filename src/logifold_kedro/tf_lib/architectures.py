@@ -1,4 +1,4 @@
-"""Keras classifiers of the base ensemble U0 (METHOD.md, "Base ensemble U0").
+"""Keras classifiers of the base ensemble U0.
 
 Every model maps float32 NHWC images in [0, 1] to class probabilities and has three named
 layers the rest of the project relies on:
@@ -16,8 +16,9 @@ initialisation, L2 weight decay on the convolutions, batch normalisation.
   8 ``width`` with outputs 4x, 2x, 2x those (the example: 16 -> 64, 64 -> 128, 128 -> 256).
 
 VGG "raw" uses the torchvision layer configurations (Conv3x3 + BN + ReLU, MaxPool 2x2), then
-Flatten and Dense(num_classes): no dropout, no 4096-wide layers, no weight decay. Channel counts
-scale with ``width / 64`` (64 = torchvision's widths).
+Flatten and Dense(num_classes): no dropout, no 4096-wide layers, no weight decay, and Keras'
+default glorot_uniform initialisation, as the reference's VGGs. Channel counts scale with
+``width / 64`` (64 = torchvision's widths).
 """
 
 from __future__ import annotations
@@ -78,13 +79,16 @@ def seeded_initializer(name: str) -> keras.initializers.Initializer | str:
     return type(initializer).from_config(config)
 
 
-def _conv(filters: int, kernel_size: int, strides: int, l2: float) -> layers.Conv2D:
+def _conv(
+    filters: int, kernel_size: int, strides: int, l2: float, kernel_initializer: str
+) -> layers.Conv2D:
+    """A "same"-padded Conv2D, its kernel initializer seeded by :func:`seeded_initializer`."""
     return layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
         padding="same",
-        kernel_initializer=seeded_initializer("he_normal"),
+        kernel_initializer=seeded_initializer(kernel_initializer),
         kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
     )
 
@@ -100,7 +104,7 @@ def _resnet_layer(
     conv_first: bool = True,
 ) -> Any:
     """Conv-BN-activation (conv_first) or BN-activation-conv, as in the Keras example."""
-    conv = _conv(filters, kernel_size, strides, l2)
+    conv = _conv(filters, kernel_size, strides, l2, kernel_initializer="he_normal")
     if conv_first:
         x = conv(x)
         if batch_normalization:
@@ -220,7 +224,8 @@ def build_vgg(
 ) -> keras.Model:
     """VGG "raw": torchvision configuration 11/13/16/19 with BN, Flatten, Dense; no decay.
 
-    Conv channels are ``max(1, round(c * width / 64))`` for torchvision's c.
+    Conv channels are ``max(1, round(c * width / 64))`` for torchvision's c; every kernel starts
+    from glorot_uniform, Keras' default.
     """
     config = str(config)
     if config not in VGG_CONFIGS:
@@ -234,7 +239,7 @@ def build_vgg(
             x = layers.MaxPooling2D(pool_size=2, strides=2)(x)
             continue
         channels = max(1, round(int(item) * width / 64))
-        x = _conv(channels, 3, 1, l2=0.0)(x)
+        x = _conv(channels, 3, 1, l2=0.0, kernel_initializer="glorot_uniform")(x)
         x = layers.Activation("relu")(layers.BatchNormalization()(x))
     outputs = _classifier_head(x, num_classes, "glorot_uniform")
     return keras.Model(inputs, outputs, name=name or f"vgg{config}_w{width}")
