@@ -62,6 +62,23 @@ def test_scan_stops_with_zero_when_core_falls_below_min_core():
     assert result.core_size == 0 and math.isnan(result.core_accuracy)
 
 
+def test_a_scan_that_misses_the_target_reports_the_best_core_accuracy_it_reached():
+    entropy, predictions, labels = _ladder_fixture()
+    result = select_threshold(entropy, predictions, labels, target=0.95)
+    # cores of at least 10 samples: 10/11 for t in [1.10, 1.20), 9/10 at t in [1.00, 1.10)
+    # (and lower above 1.2): the best is 10/11, first met at the largest such t, 1.19
+    assert result.best_core_accuracy == pytest.approx(10 / 11)
+    assert result.best_core_threshold == 1.19
+    assert result.best_core_accuracy < result.target
+
+
+def test_best_core_accuracy_is_nan_when_no_examined_core_is_large_enough():
+    entropy, predictions, labels = _ladder_fixture()
+    result = select_threshold(entropy, predictions, labels, target=0.95, min_core=25)
+    assert result.thresholds_scanned == 1 and not result.reached
+    assert math.isnan(result.best_core_accuracy) and math.isnan(result.best_core_threshold)
+
+
 def test_small_min_core_lets_a_small_perfect_core_qualify():
     entropy, predictions, labels = _ladder_fixture()
     result = select_threshold(entropy, predictions, labels, target=0.95, min_core=2)

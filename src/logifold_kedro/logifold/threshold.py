@@ -46,6 +46,11 @@ class ThresholdSelection:
             ``min_core`` samples before the target was reached) or ``"grid_exhausted"``
             (the scan reached ``stop`` without reaching the target).
         thresholds_scanned: how many grid values were examined.
+        best_core_accuracy: the highest core accuracy among the examined grid values whose
+            core held at least ``min_core`` samples (NaN if none did): when the target is not
+            reached, how close the scan came.
+        best_core_threshold: the grid value where ``best_core_accuracy`` was met first (the
+            largest such t; NaN if none).
     """
 
     threshold: float
@@ -57,6 +62,8 @@ class ThresholdSelection:
     n: int
     reason: str
     thresholds_scanned: int
+    best_core_accuracy: float = float("nan")
+    best_core_threshold: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-friendly) of the fields."""
@@ -147,6 +154,16 @@ def select_threshold(
             chosen, reason, scanned = float(t), REASON_TARGET_REACHED, index + 1
             break
 
+    examined = slice(0, scanned)
+    eligible = (core_sizes[examined] >= max(int(min_core), 1)) & (core_sizes[examined] > 0)
+    best_accuracy, best_t = float("nan"), float("nan")
+    if eligible.any():
+        accuracies = np.where(
+            eligible, core_correct[examined] / np.maximum(core_sizes[examined], 1), -1.0
+        )
+        best = int(np.argmax(accuracies))  # first maximum: the largest t on the descending grid
+        best_accuracy, best_t = float(accuracies[best]), float(grid[best])
+
     threshold = round(chosen, int(decimals))
     mask = entropy <= threshold
     n_samples = int(entropy.shape[0])
@@ -160,6 +177,8 @@ def select_threshold(
         n=n_samples,
         reason=reason,
         thresholds_scanned=scanned,
+        best_core_accuracy=best_accuracy,
+        best_core_threshold=best_t,
     )
 
 
