@@ -175,6 +175,7 @@ def test_evaluate_imm_u1_decides_its_core_and_u2_the_rest():
     assert row["u1_core_accuracy"] == 1.0
     assert row["u1_core_coverage"] == 0.5
     assert row["u1_out_of_core_accuracy"] == 0.0
+    assert (row["u1_core_size"], row["u1_out_of_core_size"]) == (3, 3)
     assert row["u2_accuracy"] == pytest.approx(0.5)
     # All 16 (here 5) members averaged: sample 2 goes to U2''s 3 confident wrong members.
     assert row["all_accuracy"] == pytest.approx(5 / 6)
@@ -183,10 +184,13 @@ def test_evaluate_imm_u1_decides_its_core_and_u2_the_rest():
     # Within U1's out-of-core (3, 4, 5), U2''s own core at t is 3 and 4 (H2 of 5 is 0.292 > t).
     assert row["u2_core_coverage_in_u1_out_of_core"] == pytest.approx(2 / 3)
     assert row["u2_core_accuracy_in_u1_out_of_core"] == 1.0
+    assert row["u2_core_size_in_u1_out_of_core"] == 2
     # Total entropy: U1 is ~0 on its core and ~6 on each of the 3 others; the IMM keeps U1's
     # ~0 on the core and takes U2''s ~0, ~0 and 0.292 on the rest.
     assert row["u1_total_entropy"] == pytest.approx(3 * H_DISAGREE, rel=1e-9)
     assert row["imm_total_entropy"] == pytest.approx(H_60_40, abs=1e-9)
+    assert row["u1_mean_entropy"] == pytest.approx(3 * H_DISAGREE / 6, rel=1e-9)
+    assert row["imm_mean_entropy"] == pytest.approx(H_60_40 / 6, abs=1e-9)
 
     np.testing.assert_allclose(details["u1_entropy"], [0, 0, 0, *[H_DISAGREE] * 3], atol=1e-9)
     np.testing.assert_allclose(details["u2_entropy"], [1, 1, 0, 0, 0, H_60_40], atol=1e-9)
@@ -194,6 +198,10 @@ def test_evaluate_imm_u1_decides_its_core_and_u2_the_rest():
     np.testing.assert_array_equal(details["u2_correct"], [0, 0, 0, 1, 1, 1])
     np.testing.assert_array_equal(details["imm_correct"], [1] * 6)
     np.testing.assert_array_equal(details["labels"], LABELS)
+    # What the claims table compares: U0, the all-16 ensemble and the IMM's own entropy.
+    np.testing.assert_array_equal(details["u0_correct"], [1, 0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(details["all_correct"], [1, 1, 0, 1, 1, 1])
+    np.testing.assert_allclose(details["imm_entropy"], [0, 0, 0, 0, 0, H_60_40], atol=1e-9)
 
 
 def test_evaluate_imm_without_u2_gives_nan_for_u2_all_and_imm():
@@ -207,12 +215,23 @@ def test_evaluate_imm_without_u2_gives_nan_for_u2_all_and_imm():
         "u2_accuracy_on_u1_out_of_core",
         "u2_core_coverage_in_u1_out_of_core",
         "u2_core_accuracy_in_u1_out_of_core",
+        "u2_core_size_in_u1_out_of_core",
         "imm_total_entropy",
+        "imm_mean_entropy",
+        "imm_mean_entropy_low",
     ):
         assert np.isnan(row[key]), key
-    for key in ("u0_accuracy", "u1_accuracy", "u1_core_coverage", "u1_total_entropy"):
+    for key in (
+        "u0_accuracy",
+        "u1_accuracy",
+        "u1_core_coverage",
+        "u1_core_size",
+        "u1_total_entropy",
+        "u1_mean_entropy_high",
+    ):
         assert row[key] == with_u2[key]
-    assert "imm_correct" not in details and "u1_entropy" in details
+    assert "imm_correct" not in details and "all_correct" not in details
+    assert {"u1_entropy", "u0_correct"} <= set(details)
     assert np.isnan(row["imm_accuracy_low"]) and np.isnan(row["imm_accuracy_high"])
     assert row["u1_accuracy_low"] == with_u2["u1_accuracy_low"]
 
@@ -225,6 +244,10 @@ def test_evaluate_imm_intervals_are_paired_bootstrap_percentiles():
     assert row["u1_core_accuracy_low"] == row["u1_core_accuracy_high"] == 1.0
     # U1 is right on 3 of 6: a 6-sample bootstrap spreads widely around 0.5.
     assert row["u1_accuracy_low"] <= 0.2 and row["u1_accuracy_high"] >= 0.8
+    # Mean entropies per image: U1's is ~6 on half the images, so it spreads; the IMM's stays
+    # within [0, H2 of sample 5].
+    assert row["u1_mean_entropy_low"] < row["u1_mean_entropy"] < row["u1_mean_entropy_high"]
+    assert -1e-9 <= row["imm_mean_entropy_low"] <= row["imm_mean_entropy_high"] <= H_60_40 + 1e-9
     again, _ = evaluate_imm(u0, u1, u2, LABELS, T, BOOTSTRAP)
     assert again == row
 
@@ -456,6 +479,9 @@ def test_one_experiment2_row_recomputed_by_hand():
     assert row["u2_core_coverage_in_u1_out_of_core"] == pytest.approx((h2[~core] <= t).mean())
     assert row["u1_total_entropy"] == pytest.approx(h1.sum())
     assert row["imm_total_entropy"] == pytest.approx(h1[core].sum() + h2[~core].sum())
+    assert row["imm_mean_entropy"] == pytest.approx(row["imm_total_entropy"] / 150)
+    assert row["u1_out_of_core_size"] == (~core).sum() == 150 - row["u1_core_size"]
+    assert row["u2_core_size_in_u1_out_of_core"] == (h2[~core] <= t).sum()
     # The fixture must exercise both routes for the comparison above to mean anything.
     assert 0 < core.sum() < len(core)
     routed, routed_core = imm_route(u1_mean, u2_mean, h1, t)
@@ -490,6 +516,12 @@ def test_experiment3_and_skipped_environments():
         "threshold",
         "u1_total_entropy",
         "imm_total_entropy",
+        "u1_mean_entropy",
+        "u1_mean_entropy_low",
+        "u1_mean_entropy_high",
+        "imm_mean_entropy",
+        "imm_mean_entropy_low",
+        "imm_mean_entropy_high",
         "reduction",
     ]
     keys = list(zip(experiment3["environment"], experiment3["evaluation"], strict=True))
@@ -505,6 +537,9 @@ def test_experiment3_and_skipped_environments():
     )
     merged = experiment3.merge(experiment2, on=["environment", "evaluation"])
     np.testing.assert_allclose(merged["imm_total_entropy_x"], merged["imm_total_entropy_y"])
+    np.testing.assert_allclose(
+        experiment3["imm_mean_entropy"], experiment3["imm_total_entropy"] / experiment3["n"]
+    )
 
     assert details["name"] == "imm_details"
     assert details["union.test.u1_entropy"].shape == (150,)

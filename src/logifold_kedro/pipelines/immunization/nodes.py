@@ -51,6 +51,7 @@ U2_RATIOS = (
     "u2_accuracy_on_u1_out_of_core",
     "u2_core_coverage_in_u1_out_of_core",
     "u2_core_accuracy_in_u1_out_of_core",
+    "imm_mean_entropy",
 )
 BOUNDS = ("low", "high")
 
@@ -189,7 +190,7 @@ def select_thresholds(
     u1_ids: Sequence[str],
     **entries: Any,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Per environment, the threshold chosen on its *validation* set with U1 (METHOD.md), its
+    """Per environment, the threshold chosen on its *validation* set with U1, its
     percentile bootstrap interval (`threshold_low/_high`), the coverage/accuracy curves, and the
     bootstrap distribution of the choice (`params:bootstrap.threshold_resamples` resamples of
     the validation set)."""
@@ -306,9 +307,16 @@ def evaluate_imm(
     """Every Experiment 2 and 3 number for one evaluation set, and the per-sample arrays behind.
 
     U1 decides on its core (H1 <= t), U2' on the rest. With `u2_probs` None (no second generation
-    for this environment) the U2', all-16 and IMM numbers are NaN. Each accuracy and coverage
-    gets a paired percentile bootstrap interval (`<name>_low`, `<name>_high`) from
-    `params:bootstrap`.
+    for this environment) the U2', all-16 and IMM numbers are NaN. Each accuracy and coverage,
+    and the mean entropy per image of U1 (`u1_mean_entropy = sum_i H1_i / N`) and of the IMM
+    (`imm_mean_entropy = imm_total_entropy / N`), gets a paired percentile bootstrap interval
+    (`<name>_low`, `<name>_high`) from `params:bootstrap`. The counts behind the ratios are
+    `u1_core_size`, `u1_out_of_core_size` and `u2_core_size_in_u1_out_of_core` (U2''s own core,
+    H2 <= t, within U1's out-of-core).
+
+    The per-sample arrays: labels, U1's entropy, prediction and correctness, U0's correctness;
+    with a U2' also its entropy and correctness, the all-16 ensemble's and the IMM's
+    correctness, and the IMM's entropy (`imm_entropy_i = H1_i` on U1's core, `H2_i` elsewhere).
     """
     u1_mean = mean_probabilities(u1_probs)
     u1_pred = u1_mean.argmax(axis=1)
@@ -325,13 +333,17 @@ def evaluate_imm(
         "u1_core_accuracy": u1_core["core_accuracy"],
         "u1_core_coverage": u1_core["core_coverage"],
         "u1_out_of_core_accuracy": u1_core["out_of_core_accuracy"],
+        "u1_core_size": int(core.sum()),
+        "u1_out_of_core_size": int((~core).sum()),
         "u1_total_entropy": float(h1.sum()),
+        "u1_mean_entropy": float(h1.mean()),
     }
     details = {
         "labels": labels,
         "u1_entropy": h1,
         "u1_pred": u1_pred,
         "u1_correct": u1_correct,
+        "u0_correct": u0_correct,
     }
     ones = np.ones(labels.shape, dtype=bool)
     u1_ratios = core_ratios(u1_correct, core)
@@ -340,10 +352,13 @@ def evaluate_imm(
         **{f"u1_{name}": pair for name, pair in u1_ratios.items()},
     }
     ratios["u1_accuracy"] = ratios.pop("u1_overall_accuracy")
+    ratios["u1_mean_entropy"] = (h1, ones)
     settings = bootstrap_settings(bootstrap)
     confidence = settings.pop("confidence")
     if u2_probs is None:
-        nan_row = dict.fromkeys((*U2_RATIOS, "imm_total_entropy"), float("nan"))
+        nan_row = dict.fromkeys(
+            (*U2_RATIOS, "u2_core_size_in_u1_out_of_core", "imm_total_entropy"), float("nan")
+        )
         nan_row.update({f"{k}_{end}": float("nan") for k in U2_RATIOS for end in BOUNDS})
         bounds = replicate_columns(resampled_ratios(ratios, **settings), confidence)
         return {**row, **bounds, **nan_row}, details
@@ -355,6 +370,7 @@ def evaluate_imm(
     out_of_core = ~core
     u2_core_within = out_of_core & (h2 <= t)
     totals = total_entropy(h1, h2, t)
+    imm_entropy = np.where(core, h1, h2)  # per image; its sum is totals["imm_total"]
     all_correct = mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
     row.update(
         {
@@ -368,7 +384,9 @@ def evaluate_imm(
                 else float("nan")
             ),
             "u2_core_accuracy_in_u1_out_of_core": accuracy(u2_correct[u2_core_within]),
+            "u2_core_size_in_u1_out_of_core": int(u2_core_within.sum()),
             "imm_total_entropy": totals["imm_total"],
+            "imm_mean_entropy": float(imm_entropy.mean()),
         }
     )
     ratios.update(
@@ -379,10 +397,19 @@ def evaluate_imm(
             "u2_accuracy_on_u1_out_of_core": (u2_correct & out_of_core, out_of_core),
             "u2_core_coverage_in_u1_out_of_core": (u2_core_within, out_of_core),
             "u2_core_accuracy_in_u1_out_of_core": (u2_correct & u2_core_within, u2_core_within),
+            "imm_mean_entropy": (imm_entropy, ones),
         }
     )
     row.update(replicate_columns(resampled_ratios(ratios, **settings), confidence))
-    details.update({"u2_entropy": h2, "u2_correct": u2_correct, "imm_correct": imm_correct})
+    details.update(
+        {
+            "u2_entropy": h2,
+            "u2_correct": u2_correct,
+            "all_correct": all_correct,
+            "imm_correct": imm_correct,
+            "imm_entropy": imm_entropy,
+        }
+    )
     return row, details
 
 
@@ -401,7 +428,9 @@ def evaluate_generations(
     `layout` lists (environment, evaluation name, image sets); `u2_ids` and `u2_histories` map an
     environment to its U2' member ids and history entries. U2' of an environment skipped by
     policy (its histories say so) gives NaN. Returns the Experiment 2 table, the
-    Experiment 3 table (total entropy) and the per-sample arrays for figures and notebooks.
+    Experiment 3 table (total entropy, and the mean entropy per image with its interval, which
+    compares across evaluation sets of different sizes) and the per-sample arrays for figures,
+    the claims table and notebooks (`<environment>.<evaluation>.<array>`, see `evaluate_imm`).
     """
     rows, details = [], {}
     for environment, evaluation, sets in layout:
@@ -431,9 +460,20 @@ def evaluate_generations(
         )
         details[f"{environment}.{evaluation}.threshold"] = np.float64(t)
     experiment2 = pd.DataFrame(rows)
+    mean_entropies = [
+        f"{system}_mean_entropy{end}" for system in ("u1", "imm") for end in ("", "_low", "_high")
+    ]
     experiment3 = experiment2.loc[
         experiment2["u2_available"],
-        ["environment", "evaluation", "n", "threshold", "u1_total_entropy", "imm_total_entropy"],
+        [
+            "environment",
+            "evaluation",
+            "n",
+            "threshold",
+            "u1_total_entropy",
+            "imm_total_entropy",
+            *mean_entropies,
+        ],
     ].reset_index(drop=True)
     experiment3["reduction"] = (
         1 - experiment3["imm_total_entropy"] / experiment3["u1_total_entropy"]
