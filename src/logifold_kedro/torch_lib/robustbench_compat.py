@@ -1,6 +1,6 @@
 """Make robustbench 1.1.1 importable with PyPI's ``pyautoattack``; add custom zoo entries.
 
-Two facts of the installed packages (STACK.md, traps 1 and 3):
+Two facts of the installed packages:
 
 - ``robustbench/__init__`` imports ``robustbench.eval``, which does ``from autoattack import
   AutoAttack`` and ``from autoattack.state import EvaluationState``. PyPI has no ``autoattack``:
@@ -169,6 +169,24 @@ def is_official_zoo_model(name: str, dataset: str = "cifar10", threat_model: str
     """True if ``name`` is one of robustbench's own entries (not registered by this process)."""
     key = (name, dataset, threat_model)
     return name in _zoo_entries(dataset, threat_model) and key not in _registered
+
+
+def official_gdrive_id(name: str, dataset: str = "cifar10", threat_model: str = "L2") -> Any:
+    """The Google Drive id ``load_model`` downloads the official zoo model ``name`` from, or
+    None for a model this process registered (it has nothing to download).
+
+    Raises:
+        ValueError: ``name`` is in neither robustbench's zoo nor this process's registrations.
+    """
+    entries = _zoo_entries(dataset, threat_model)
+    if name not in entries:
+        raise ValueError(
+            f"{name!r} is not a RobustBench {dataset}/{threat_model} model (the paper's surrogate "
+            "is 'Standard'; the zoo is listed at https://robustbench.github.io)"
+        )
+    if (name, dataset, threat_model) in _registered:
+        return None
+    return entries[name]["gdrive_id"]
 
 
 def register_zoo_model(
