@@ -11,6 +11,7 @@ from logifold_kedro.report_lib import (
     grouped_accuracy_bars,
     threshold_distribution_figure,
     threshold_figure,
+    threshold_figure_panels,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +58,19 @@ def test_threshold_figure_without_a_chosen_t_and_with_bad_input(tmp_path):
     _saved_png(figure, tmp_path / "no_t.png")
     with pytest.raises(ValueError, match="lacks columns"):
         threshold_figure(pd.DataFrame({"threshold": [0.1]}), 0.1, "bad")
+
+
+def test_threshold_panels_side_by_side_each_with_its_chosen_t(tmp_path):
+    figure = threshold_figure_panels(
+        [(_curve(), 0.66, "union (validation)"), (_curve(), 0.66, "union (test)")]
+    )
+    _saved_png(figure, tmp_path / "panels.png")
+    assert [axes.get_title() for axes in figure.axes] == ["union (validation)", "union (test)"]
+    for axes in figure.axes:
+        assert any(np.all(np.asarray(line.get_xdata()) == 0.66) for line in axes.lines)
+    assert len(threshold_figure_panels([(_curve(), None, "one")]).axes) == 1
+    with pytest.raises(ValueError, match="at least one"):
+        threshold_figure_panels([])
 
 
 def test_entropy_histogram_renders_core_and_out_of_core(tmp_path):

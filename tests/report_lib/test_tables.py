@@ -7,7 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from logifold_kedro.report_lib import compare_with_published, to_markdown, with_intervals
+from logifold_kedro.report_lib import (
+    as_counts,
+    compare_with_published,
+    to_markdown,
+    with_intervals,
+)
 
 
 def _ours():
@@ -53,6 +58,38 @@ def test_a_metric_absent_from_the_published_table_gives_nan():
     )
     assert table["coverage_published"].isna().all() and table["coverage_diff"].isna().all()
     np.testing.assert_allclose(table["coverage_ours"], [0.5, 0.6, 0.9])
+
+
+def test_metrics_without_a_difference_stand_side_by_side():
+    ours = _ours().assign(n=[300, 100, 100])
+    published = _published().assign(n=[10000, 30000, 10000])
+    table = compare_with_published(
+        ours, published, ["environment", "model"], ["n", "accuracy"], without_difference=["n"]
+    )
+    assert list(table.columns) == [
+        "environment",
+        "model",
+        "n_ours",
+        "n_published",
+        "accuracy_ours",
+        "accuracy_published",
+        "accuracy_diff",
+    ]
+    assert table["n_published"].tolist()[:2] == [30000, 10000]
+    with pytest.raises(ValueError, match="not metrics"):
+        compare_with_published(
+            ours, published, ["environment"], ["accuracy"], without_difference=["n"]
+        )
+
+
+def test_counts_print_as_whole_numbers_and_keep_missing_values():
+    table = pd.DataFrame({"name": ["a", "b"], "n_ours": [13867.0, np.nan], "x": [0.5, 0.25]})
+    counted = as_counts(table, ["n_ours", "absent"])
+    assert str(counted["n_ours"].dtype) == "Int64" and pd.isna(counted["n_ours"][1])
+    assert table["n_ours"].dtype == np.float64  # the input is left alone
+    text = to_markdown(counted)
+    assert "13867 " in text and "13867.0" not in text and "0.5000" in text
+    assert text.splitlines()[3].split("|")[2].strip() == "-"
 
 
 def test_compare_with_published_validates_its_inputs():

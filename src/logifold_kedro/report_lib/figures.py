@@ -7,8 +7,11 @@ long runs) and no interactive backend, so they work headless and inside Kedro's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -47,24 +50,13 @@ def _require_columns(df: pd.DataFrame, columns: tuple[str, ...] | list[str], nam
         )
 
 
-def threshold_figure(curve_df: pd.DataFrame, chosen_t: float | None, title: str) -> Figure:
-    """Core/out-of-core coverage and accuracy against the threshold t.
-
-    Args:
-        curve_df: output of ``logifold.threshold_curve`` (columns ``threshold, core_coverage,
-            out_of_core_coverage, core_accuracy, out_of_core_accuracy, overall_accuracy``).
-        chosen_t: the selected threshold, drawn as a vertical line (None: no line).
-        title: axes title (e.g. the environment and split).
-
-    Returns:
-        a matplotlib Figure with one axes, overall accuracy as a horizontal line and a legend.
-    """
+def _draw_threshold_curve(
+    axes: Axes, curve_df: pd.DataFrame, chosen_t: float | None, title: str
+) -> None:
     _require_columns(curve_df, THRESHOLD_CURVE_COLUMNS, "curve_df")
     if curve_df.empty:
         raise ValueError("curve_df has no rows: evaluate the curve on a non-empty grid.")
     curve = curve_df.sort_values("threshold")
-    figure = _new_figure(7.0, 4.5)
-    axes = figure.add_subplot()
     for column, label, style, color in _CURVES:
         axes.plot(curve["threshold"], curve[column], linestyle=style, color=color, label=label)
     overall = float(curve["overall_accuracy"].iloc[0])
@@ -77,6 +69,43 @@ def threshold_figure(curve_df: pd.DataFrame, chosen_t: float | None, title: str)
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
+
+
+def threshold_figure(curve_df: pd.DataFrame, chosen_t: float | None, title: str) -> Figure:
+    """Core/out-of-core coverage and accuracy against the threshold t.
+
+    Args:
+        curve_df: output of ``logifold.threshold_curve`` (columns ``threshold, core_coverage,
+            out_of_core_coverage, core_accuracy, out_of_core_accuracy, overall_accuracy``).
+        chosen_t: the selected threshold, drawn as a vertical line (None: no line).
+        title: axes title (e.g. the environment and split).
+
+    Returns:
+        a matplotlib Figure with one axes, overall accuracy as a horizontal line and a legend.
+    """
+    figure = _new_figure(7.0, 4.5)
+    _draw_threshold_curve(figure.add_subplot(), curve_df, chosen_t, title)
+    return figure
+
+
+def threshold_figure_panels(
+    panels: Sequence[tuple[pd.DataFrame, float | None, str]],
+) -> Figure:
+    """Several threshold curves side by side (e.g. validation, where t is chosen, and test),
+    each drawn as :func:`threshold_figure` draws one.
+
+    Args:
+        panels: (curve_df, chosen_t, title) per panel, left to right.
+
+    Returns:
+        a Figure with one axes per panel, sharing the y axis.
+    """
+    if not panels:
+        raise ValueError("panels must hold at least one (curve_df, chosen_t, title).")
+    figure = _new_figure(6.0 * len(panels), 4.5)
+    axes = figure.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    for ax, (curve_df, chosen_t, title) in zip(axes, panels, strict=True):
+        _draw_threshold_curve(ax, curve_df, chosen_t, title)
     return figure
 
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ def compare_with_published(
     published: pd.DataFrame,
     keys: Sequence[str],
     metrics: Sequence[str],
+    without_difference: Collection[str] = (),
 ) -> pd.DataFrame:
     """Our metrics beside the published ones, matched on ``keys``.
 
@@ -35,6 +36,8 @@ def compare_with_published(
     ``m_diff = m_ours - m_published``; when ours has an interval ``m_low, m_high`` it follows as
     ``m_ours_low, m_ours_high``. Rows are ours (left join, our order); a published value
     that is missing (no matching row, no such column, or NaN) gives NaN published and difference.
+    A metric named in ``without_difference`` (a count or a total over a set whose size differs
+    between the two, say) gets ``m_ours`` and ``m_published`` only.
 
     Args:
         ours: our results, with the ``keys`` and ``metrics`` columns.
@@ -42,6 +45,7 @@ def compare_with_published(
             the ``metrics`` columns.
         keys: columns identifying a row, e.g. ``["environment", "model"]``.
         metrics: numeric columns to compare, e.g. ``["accuracy"]``.
+        without_difference: those of ``metrics`` shown side by side without a difference.
 
     Returns:
         DataFrame with columns ``keys`` then, per metric, ours, published and difference.
@@ -49,6 +53,9 @@ def compare_with_published(
     _require_frame(ours, "ours")
     _require_frame(published, "published")
     keys, metrics = list(keys), list(metrics)
+    unknown = set(without_difference) - set(metrics)
+    if unknown:
+        raise ValueError(f"without_difference names {sorted(unknown)}, which are not metrics.")
     if not keys:
         raise ValueError("keys must name at least one column to match rows on.")
     if not metrics:
@@ -82,12 +89,27 @@ def compare_with_published(
         )
         merged[ours_column] = ours_values
         merged[published_column] = published_values
-        merged[f"{metric}_diff"] = ours_values - published_values
         columns.append(ours_column)
         if with_bounds:
             columns += [f"{ours_column}_low", f"{ours_column}_high"]
-        columns += [published_column, f"{metric}_diff"]
+        columns.append(published_column)
+        if metric not in without_difference:
+            merged[f"{metric}_diff"] = ours_values - published_values
+            columns.append(f"{metric}_diff")
     return merged[columns].reset_index(drop=True)
+
+
+def as_counts(df: pd.DataFrame, columns: Collection[str]) -> pd.DataFrame:
+    """The table with each of ``columns`` that it has as whole numbers (pandas ``Int64``,
+    missing values kept), so counts print as ``13867``, not ``13867.0000``; a CSV round trip
+    reads such a column back as floats."""
+    _require_frame(df, "df")
+    table = df.copy()
+    for column in columns:
+        if column in table.columns:
+            values = pd.to_numeric(table[column], errors="coerce")
+            table[column] = values.round().astype("Int64")
+    return table
 
 
 def _format_cell(value: object, floatfmt: str, na_rep: str) -> str:
