@@ -17,16 +17,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from logifold_kedro.datasets.seed_runs import seed_of
+from logifold_kedro.logifold.bootstrap import bootstrap_settings
+from logifold_kedro.logifold.claims import VERDICTS
 from logifold_kedro.logifold.threshold import threshold_curve, threshold_grid
-from logifold_kedro.pipelines.naming import EXPERIMENT1_MEASURES
+from logifold_kedro.pipelines.naming import ENVIRONMENTS, EXPERIMENT1_MEASURES, U2_ENVIRONMENTS
 from logifold_kedro.report_lib.adaptive import adaptive_section
+from logifold_kedro.report_lib.claims import claims_for_reading, claims_table
 from logifold_kedro.report_lib.figures import (
     entropy_histogram,
     grouped_accuracy_bars,
     threshold_distribution_figure,
     threshold_figure,
+    threshold_figure_panels,
 )
-from logifold_kedro.report_lib.tables import across_seeds, compare_with_published, to_markdown
+from logifold_kedro.report_lib.tables import (
+    across_seeds,
+    as_counts,
+    compare_with_published,
+    to_markdown,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +49,29 @@ EXPERIMENT2_METRICS = [
     "u1_core_accuracy",
     "u1_core_coverage",
 ]
+#: Experiment 2 beyond the main table: U1's core and out-of-core, and U2' on U1's out-of-core
+#: set with its own core there (coverage, accuracy and the counts behind them).
+EXPERIMENT2_OUT_OF_CORE_METRICS = [
+    "n",
+    "u1_core_size",
+    "u1_out_of_core_accuracy",
+    "u1_out_of_core_size",
+    "u2_accuracy_on_u1_out_of_core",
+    "u2_core_coverage_in_u1_out_of_core",
+    "u2_core_accuracy_in_u1_out_of_core",
+    "u2_core_size_in_u1_out_of_core",
+]
+#: Numbers of images: ours and the paper's side by side, no difference (the sets differ in size).
+EXPERIMENT2_COUNTS = ["n", "u1_core_size", "u1_out_of_core_size", "u2_core_size_in_u1_out_of_core"]
+#: Experiment 3: totals side by side; mean entropy per image and the reduction compared.
+EXPERIMENT3_TOTALS = ["n", "u1_total_entropy", "imm_total_entropy"]
+EXPERIMENT3_COMPARED = ["u1_mean_entropy", "imm_mean_entropy", "reduction"]
+#: Comparison-table columns that hold numbers of images (shown as whole numbers).
+COUNT_COLUMNS = [
+    f"{count}_{side}" for count in EXPERIMENT2_COUNTS for side in ("ours", "published")
+]
+#: Evaluation sets of the claims, in the order the claims table lists them.
+CLAIM_EVALUATIONS = ("test", "autoattack")
 EXPERIMENT1_KEYS = ["kind", "target", "condition"]
 EXPERIMENT2_KEYS = ["environment", "evaluation"]
 GROUP_COLUMNS = {
@@ -61,14 +93,52 @@ def compare_experiment2(experiment2: pd.DataFrame, published: dict[str, Any]) ->
     )
 
 
-def compare_experiment3(experiment3: pd.DataFrame, published: dict[str, Any]) -> pd.DataFrame:
-    """Total entropy U1 -> IMM beside the published numbers."""
-    return compare_with_published(
-        experiment3,
-        pd.DataFrame(published["experiment3"]),
-        ["environment", "evaluation"],
-        ["u1_total_entropy", "imm_total_entropy"],
+def compare_experiment2_out_of_core(
+    experiment2: pd.DataFrame, published: dict[str, Any]
+) -> pd.DataFrame:
+    """The rest of Experiment 2 beside the published numbers: U1's out-of-core accuracy, U2''s
+    accuracy on U1's out-of-core set and U2''s own core within it (coverage, accuracy), with
+    the numbers of images behind each (``n``, ``*_size``: ours and the paper's, no
+    difference)."""
+    table = compare_with_published(
+        experiment2,
+        pd.DataFrame(published["experiment2"]),
+        EXPERIMENT2_KEYS,
+        EXPERIMENT2_OUT_OF_CORE_METRICS,
+        without_difference=EXPERIMENT2_COUNTS,
     )
+    return as_counts(table, COUNT_COLUMNS)
+
+
+def _with_mean_entropies(totals: pd.DataFrame) -> pd.DataFrame:
+    """Mean entropy per image ``total / n`` and ``reduction = 1 - imm_total / u1_total`` where
+    a table has the totals but not these (the published rows; an older run's table)."""
+    table = totals.copy()
+    for system in ("u1", "imm"):
+        if f"{system}_mean_entropy" not in table.columns:
+            n = table["n"] if "n" in table.columns else np.nan
+            table[f"{system}_mean_entropy"] = table[f"{system}_total_entropy"] / n
+    if "reduction" not in table.columns:
+        table["reduction"] = 1 - table["imm_total_entropy"] / table["u1_total_entropy"]
+    return table
+
+
+def compare_experiment3(experiment3: pd.DataFrame, published: dict[str, Any]) -> pd.DataFrame:
+    """Total entropy U1 -> IMM beside the published numbers.
+
+    The totals and ``n`` stand side by side without a difference: a total over our images and
+    one over the paper's are sums over different numbers of images. What is compared
+    (ours, published, difference) is the mean entropy per image, ``total / n`` (ours with its
+    bootstrap interval), and the reduction ``1 - imm_total / u1_total``.
+    """
+    table = compare_with_published(
+        _with_mean_entropies(experiment3),
+        _with_mean_entropies(pd.DataFrame(published["experiment3"])),
+        EXPERIMENT2_KEYS,
+        [*EXPERIMENT3_TOTALS, *EXPERIMENT3_COMPARED],
+        without_difference=EXPERIMENT3_TOTALS,
+    )
+    return as_counts(table, COUNT_COLUMNS)
 
 
 def compare_thresholds(thresholds: dict[str, Any], published: dict[str, Any]) -> pd.DataFrame:
@@ -133,6 +203,117 @@ def threshold_figures(
             f"U1 core against the threshold: {environment} (test)",
         )
     return figures
+
+
+def _validation_curves(
+    threshold_curves: pd.DataFrame, thresholds: dict[str, Any]
+) -> dict[str, tuple[pd.DataFrame, float]]:
+    """Per environment: its validation curve (``select_thresholds``'s scan) and its chosen t."""
+    curves = {}
+    for environment in ENVIRONMENTS:
+        rows = threshold_curves[threshold_curves["environment"] == environment]
+        if rows.empty or environment not in thresholds:
+            continue
+        chosen = float(thresholds[environment]["threshold"])
+        curves[environment] = (rows.drop(columns=["environment"]), chosen)
+    return curves
+
+
+def _validation_title(environment: str) -> str:
+    return f"U1 core against the threshold: {environment} (validation, where t is chosen)"
+
+
+def validation_threshold_figures(
+    threshold_curves: pd.DataFrame, thresholds: dict[str, Any]
+) -> dict[str, Figure]:
+    """Per environment (validation, where the threshold is chosen): core / out-of-core coverage
+    and accuracy against the threshold, the chosen t marked, from the curves the selection
+    scanned (``threshold_curves_metrics``)."""
+    return {
+        f"threshold_{environment}.png": threshold_figure(curve, t, _validation_title(environment))
+        for environment, (curve, t) in _validation_curves(threshold_curves, thresholds).items()
+    }
+
+
+def threshold_panels(
+    threshold_curves: pd.DataFrame,
+    thresholds: dict[str, Any],
+    imm_details: dict[str, Any],
+    threshold_params: dict[str, Any],
+) -> dict[str, Figure]:
+    """Per environment one figure: the validation sweep (chosen t marked) and, beside it, the
+    same U1 core on test with that t."""
+    grid = threshold_grid(
+        threshold_params["start"], threshold_params["stop"], threshold_params["step"]
+    )
+    figures = {}
+    for environment, (curve, t) in _validation_curves(threshold_curves, thresholds).items():
+        panels = [(curve, t, _validation_title(environment))]
+        arrays = _details_for(imm_details, environment, "test")
+        if arrays:
+            test_curve = threshold_curve(
+                arrays["u1_entropy"], arrays["u1_pred"], arrays["labels"], grid
+            )
+            panels.append((test_curve, float(arrays["threshold"]), f"{environment} (test)"))
+        figures[f"threshold_{environment}.png"] = threshold_figure_panels(panels)
+    return figures
+
+
+def check_claims(
+    imm_details: dict[str, Any],
+    threshold_params: dict[str, Any],
+    bootstrap_params: dict[str, Any],
+    published: dict[str, Any],
+) -> pd.DataFrame:
+    """The paper's claims checked on every environment with a second generation (union, weak,
+    strong), on test and on the AutoAttack set, from the per-sample arrays of
+    ``imm_details``: IMM accuracy against U0, U1, U2' and the all-16 ensemble, U1's core
+    accuracy against ``params:threshold.target``, and the IMM's entropy against U1's (mean per
+    image). Each row: our difference with its paired bootstrap interval (``params:bootstrap``),
+    the verdict (holds / not resolved / fails) for the side of 0 the paper's own numbers show,
+    and those numbers (``report_lib.claims`` defines the side per row)."""
+    settings = bootstrap_settings(bootstrap_params)
+    evaluation_sets = {}
+    for evaluation in CLAIM_EVALUATIONS:
+        for environment in U2_ENVIRONMENTS:
+            arrays = _details_for(imm_details, environment, evaluation)
+            if arrays:
+                evaluation_sets[environment, evaluation] = arrays
+    table = claims_table(evaluation_sets, published, float(threshold_params["target"]), **settings)
+    counts = table["verdict"].value_counts()
+    logger.info("claims: %s", ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS))
+    return table
+
+
+def _claims_section(
+    claims: pd.DataFrame,
+    threshold_params: dict[str, Any],
+    bootstrap_params: dict[str, Any],
+    published: dict[str, Any],
+) -> list[str]:
+    confidence = float(bootstrap_params.get("confidence", 0.95))
+    counts = claims["verdict"].value_counts()
+    tally = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+    return [
+        "## The paper's claims, checked",
+        "Each row compares A with B on the same images, as the difference A - B with its "
+        f"{confidence:.0%} paired bootstrap interval (the resamples of the tables above): "
+        "IMM accuracy against U0, U1, U2' and the all-16 ensemble (per-image correctness); U1's "
+        f"core accuracy against the threshold target (ours {threshold_params['target']}, the "
+        f"paper's {published.get('threshold_target', '-')}; an empty core leaves it "
+        "undefined); the IMM's entropy against U1's, as means per image (total / n). "
+        "**The claim is written in the direction the paper's own numbers show** for that "
+        "environment and evaluation set: on the AutoAttack set the paper's IMM is below U1 and "
+        "below the all-16 ensemble, so those rows read `IMM accuracy < ...`. Where the paper "
+        "publishes no such numbers (no union row on the AutoAttack set, no total entropy there) "
+        "the claim takes the paper's thesis (the IMM above each committee, U1's core above its "
+        "target, the IMM less uncertain than U1) and the paper's outcome says *not published*. "
+        f"**Verdict**: *holds* when our interval lies strictly on the paper's side of 0, "
+        "*fails* when it lies strictly on the other side, *not resolved* when it contains 0 or "
+        "is undefined (an empty core, no U2').",
+        f"Verdicts: {tally} (of {len(claims)}).",
+        to_markdown(claims_for_reading(claims, confidence), floatfmt="+.4f"),
+    ]
 
 
 def entropy_figures(imm_details: dict[str, Any]) -> dict[str, Figure]:
@@ -210,21 +391,27 @@ def write_report(
     thresholds_table: pd.DataFrame,
     experiment1: pd.DataFrame,
     experiment2_table: pd.DataFrame,
+    experiment2_out_of_core_table: pd.DataFrame,
     experiment3_table: pd.DataFrame,
     experiment2: pd.DataFrame,
     imm_details: dict[str, Any],
+    thresholds: dict[str, Any],
+    threshold_curves: pd.DataFrame,
     threshold_bootstrap: pd.DataFrame,
     bootstrap_params: dict[str, Any],
     experiment2_seeds: pd.DataFrame,
+    claims: pd.DataFrame,
+    published: dict[str, Any],
     adaptive_metrics: pd.DataFrame,
 ) -> tuple[str, dict[str, Any]]:
     """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
     the headline numbers for kedro-viz.
 
     The figures are drawn again here (figure datasets cannot be loaded back), from the same data
-    and functions as the figure nodes.
+    and functions as the figure nodes; the threshold sweeps show validation (where t is chosen)
+    and test side by side.
     """
-    threshold_plots = threshold_figures(imm_details, threshold_params)
+    threshold_plots = threshold_panels(threshold_curves, thresholds, imm_details, threshold_params)
     entropy_plots = entropy_figures(imm_details)
     accuracy_plot = accuracy_figure(experiment2)
     demo = scale != "paper"
@@ -270,12 +457,23 @@ def write_report(
         "## Experiment 2: generations and IMM (ours, published, difference)",
         to_markdown(experiment2_table),
         _embedded_png(accuracy_plot),
+        "### U1's out-of-core set and U2' on it (ours, published, difference)",
+        "U1's accuracy off its core, U2''s accuracy on U1's out-of-core images, and U2''s own "
+        "core (U2' entropy <= t) within them: its coverage and accuracy. Counts are numbers of "
+        "images (`n`: the evaluation set; `*_size`: the set each ratio is over), ours beside the "
+        "paper's; ratios carry our bootstrap interval.",
+        to_markdown(as_counts(experiment2_out_of_core_table, COUNT_COLUMNS)),
         "## Experiment 2 across seeds (mean ± std)",
         _seeds_note(experiment2_seeds),
         to_markdown(experiment2_seeds),
         "## Experiment 3: total entropy",
-        to_markdown(experiment3_table),
-        "## Core against the threshold (test)",
+        "Totals are sums over different numbers of images (our `n` against the paper's), so they "
+        "stand side by side; the difference is taken of the mean entropy per image "
+        "(total / n, ours with its bootstrap interval) and of the reduction "
+        "1 - IMM total / U1 total.",
+        to_markdown(as_counts(experiment3_table, COUNT_COLUMNS)),
+        *_claims_section(claims, threshold_params, bootstrap_params, published),
+        "## Core against the threshold (validation, where t is chosen; test beside it)",
         *(_embedded_png(fig) for fig in threshold_plots.values()),
         "## Entropy of core and out-of-core samples (test)",
         *(_embedded_png(fig) for fig in entropy_plots.values()),

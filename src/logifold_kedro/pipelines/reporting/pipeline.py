@@ -1,4 +1,5 @@
-"""reporting pipeline: comparison tables (CSV + Markdown), figures, report.md."""
+"""reporting pipeline: comparison tables (CSV + Markdown), the paper's claims checked, figures,
+report.md."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     accuracy_figure,
     aggregate_seeds,
+    check_claims,
     compare_experiment2,
+    compare_experiment2_out_of_core,
     compare_experiment3,
     compare_thresholds,
     entropy_figures,
     markdown_tables,
     threshold_bootstrap_figure,
     threshold_figures,
+    validation_threshold_figures,
     write_report,
 )
 
@@ -28,6 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["experiment2_metrics", "params:published"],
                 "experiment2_comparison_metrics",
                 name="compare_experiment2",
+            ),
+            Node(
+                compare_experiment2_out_of_core,
+                ["experiment2_metrics", "params:published"],
+                "experiment2_out_of_core_comparison_metrics",
+                name="compare_experiment2_out_of_core",
             ),
             Node(
                 compare_experiment3,
@@ -59,6 +69,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "threshold_plots",
                 name="plot_thresholds",
             ),
+            Node(
+                validation_threshold_figures,
+                ["threshold_curves_metrics", "thresholds"],
+                "validation_threshold_plots",
+                name="plot_validation_thresholds",
+            ),
             Node(entropy_figures, "imm_details", "entropy_plots", name="plot_entropies"),
             Node(
                 threshold_bootstrap_figure,
@@ -68,11 +84,19 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(accuracy_figure, "experiment2_metrics", "accuracy_plot", name="plot_accuracy"),
             Node(
+                check_claims,
+                ["imm_details", "params:threshold", "params:bootstrap", "params:published"],
+                "claims_metrics",
+                name="check_claims",
+            ),
+            Node(
                 markdown_tables,
                 {
                     "experiment1": "experiment1_metrics",
                     "experiment2": "experiment2_comparison_metrics",
+                    "experiment2_out_of_core": "experiment2_out_of_core_comparison_metrics",
                     "experiment3": "experiment3_comparison_metrics",
+                    "claims": "claims_metrics",
                     "thresholds": "thresholds_comparison_metrics",
                     "experiment2_across_seeds": "experiment2_seeds_metrics",
                     "experiment1_across_seeds": "experiment1_seeds_metrics",
@@ -91,12 +115,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "thresholds_comparison_metrics",
                     "experiment1_metrics",
                     "experiment2_comparison_metrics",
+                    "experiment2_out_of_core_comparison_metrics",
                     "experiment3_comparison_metrics",
                     "experiment2_metrics",
                     "imm_details",
+                    "thresholds",
+                    "threshold_curves_metrics",
                     "threshold_bootstrap_metrics",
                     "params:bootstrap",
                     "experiment2_seeds_metrics",
+                    "claims_metrics",
+                    "params:published",
                     "adaptive_metrics",
                 ],
                 ["report", "headline_report"],
