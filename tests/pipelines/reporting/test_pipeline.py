@@ -29,6 +29,18 @@ def test_report_tables_and_figures(reported):
     assert {"imm_accuracy_ours", "imm_accuracy_published", "imm_accuracy_diff"} <= set(
         comparison.columns
     )
+    # The validation sweeps (where t is chosen) and every Experiment 2 number.
+    assert (root / "figures" / "validation_threshold").is_dir()
+    assert "### U1's out-of-core set and U2' on it" in text
+    out_of_core = load(reported, "experiment2_out_of_core_comparison_metrics")
+    assert {"u2_accuracy_on_u1_out_of_core_published", "u1_out_of_core_size_ours"} <= set(
+        out_of_core.columns
+    )
+    # The claims: 6 per environment with a U2' (union, weak, strong) on test and AutoAttack.
+    claims = load(reported, "claims_metrics")
+    assert len(claims) == 6 * 3 * 2
+    assert set(claims["verdict"]) <= {"holds", "not resolved", "fails"}
+    assert "## The paper's claims, checked" in text and "paper's outcome" in text
 
 
 def save_as_seed(project, seed: int, name: str, table: pd.DataFrame) -> None:

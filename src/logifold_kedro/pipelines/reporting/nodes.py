@@ -254,7 +254,9 @@ def threshold_panels(
             test_curve = threshold_curve(
                 arrays["u1_entropy"], arrays["u1_pred"], arrays["labels"], grid
             )
-            panels.append((test_curve, float(arrays["threshold"]), f"{environment} (test)"))
+            panels.append(
+                (test_curve, float(arrays["threshold"]), f"{environment} (test, the same t)")
+            )
         figures[f"threshold_{environment}.png"] = threshold_figure_panels(panels)
     return figures
 
