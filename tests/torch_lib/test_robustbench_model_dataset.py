@@ -145,3 +145,68 @@ def test_model_dir_and_filepath_are_one_setting(tmp_path):
     RobustBenchModelDataset(filepath=str(tmp_path), model_name=NAME).save(model)
     loaded = RobustBenchModelDataset(str(tmp_path), NAME, architecture=ARCHITECTURE).load()
     assert torch.equal(outputs(loaded), outputs(model))
+
+
+# --- safe loading and finite weights ------------------------------------------------------------
+class RunsCode:
+    """Unpickling this runs a command: what a crafted checkpoint would carry."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_is_refused_even_when_the_environment_forces_full_unpickling(
+    tmp_path, monkeypatch
+):
+    from logifold_kedro.torch_lib.surrogate import checkpoint_path
+
+    marker = tmp_path / "code-ran"
+    path = checkpoint_path(tmp_path, NAME)
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": fresh(8).state_dict(), "extra": RunsCode(marker)}, path)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(DatasetError, match="Python objects besides tensors") as error:
+        RobustBenchModelDataset(str(tmp_path), NAME, architecture=ARCHITECTURE).load()
+    assert str(path) in str(error.value)
+    assert not marker.exists(), "the checkpoint's code ran"
+
+
+def test_nan_weights_are_refused_on_save_and_on_load(tmp_path):
+    from logifold_kedro.torch_lib.surrogate import save_for_robustbench
+
+    model = fresh(9)
+    with torch.no_grad():
+        model.conv1.weight[0, 0, 0, 0] = float("nan")
+    version = "2026-01-05T00.00.00.000Z"
+    folder = str(tmp_path / "robustbench")
+    dataset = RobustBenchModelDataset(
+        folder, NAME, architecture=ARCHITECTURE, version=Version(None, version)
+    )
+    with pytest.raises(DatasetError, match=r"NaN or infinite values in conv1.weight.*nothing"):
+        dataset.save(model)
+    assert not list((tmp_path / "robustbench").rglob("*.pt"))
+    # A version written with NaN weights by something else is refused, naming file and version.
+    save_for_robustbench(model, tmp_path / "robustbench" / version / "robustbench", NAME)
+    latest = RobustBenchModelDataset(
+        str(tmp_path / "robustbench"), NAME, architecture=ARCHITECTURE, version=Version(None, None)
+    )
+    with pytest.raises(DatasetError, match=rf"\(version {version}\) holds NaN .*conv1.weight"):
+        latest.load()
+
+
+def test_a_truncated_checkpoint_is_reported_by_file_and_version(tmp_path):
+    version = "2026-01-06T00.00.00.000Z"
+    RobustBenchModelDataset(
+        str(tmp_path / "rb"), NAME, architecture=ARCHITECTURE, version=Version(None, version)
+    ).save(fresh(10))
+    (checkpoint,) = (tmp_path / "rb").rglob("*.pt")
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(DatasetError, match=rf"\(version {version}\) cannot be read.*Delete its"):
+        RobustBenchModelDataset(
+            str(tmp_path / "rb"), NAME, architecture=ARCHITECTURE, version=Version(None, None)
+        ).load()

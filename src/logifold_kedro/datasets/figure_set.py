@@ -4,7 +4,11 @@ dict (or list) of figures.
 ``MatplotlibDataset`` saves a dict of figures as one PNG per key in a folder, but its
 ``preview()`` opens the saved path as a single file, so kedro-viz shows nothing for such an
 entry. Here the preview of a folder is its PNGs side by side (in name order) in one image; a
-single figure previews as before. Saving is unchanged.
+single figure previews as before.
+
+Saves are atomic (``datasets.atomic``): the PNG, or the folder of PNGs, is written under a hidden
+partial name and renamed when every figure is written, so a run killed mid-save never leaves a
+version with some of its figures as the latest.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from logifold_kedro.datasets.atomic import AtomicSaveMixin
+
 #: Panels per row of the preview image.
 PREVIEW_COLUMNS = 2
 #: Width and height of one panel in the preview, inches at PREVIEW_DPI.
@@ -27,9 +33,9 @@ PREVIEW_PANEL_INCHES = (4.0, 3.0)
 PREVIEW_DPI = 80
 
 
-class FigureSetDataset(MatplotlibDataset):
-    """Saves a figure, a list or a dict of figures as ``MatplotlibDataset`` does; previews a
-    folder of PNGs as one image."""
+class FigureSetDataset(AtomicSaveMixin, MatplotlibDataset):
+    """Saves a figure, a list or a dict of figures as ``MatplotlibDataset`` does, atomically;
+    previews a folder of PNGs as one image."""
 
     def preview(self) -> ImagePreview:
         """Base64 PNG for kedro-viz: the saved figure, or the folder's PNGs on one grid."""

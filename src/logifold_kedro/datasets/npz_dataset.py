@@ -8,12 +8,22 @@ same order, and the same values (tuples come back as lists, numpy scalars as Pyt
 
 Files are always read with ``allow_pickle=False``: object arrays are refused on save, so nothing
 in a file needs pickle and a tampered file cannot run code.
+
+Saves are atomic (``datasets.atomic``): the ``.npz`` is written under a hidden partial name and
+renamed when complete, so a run killed mid-save never leaves a truncated file as the latest
+version. A file that cannot be read (one truncated before saves were atomic, or edited) is
+reported with its path and version folder and what to do, not with ``BadZipFile``.
+
+Finite numbers only (``datasets.finite``): a float array with NaN or infinite values is refused
+on save and on load, and a ``probs`` array must be probabilities
+(``logifold.entropy.check_probabilities``: rows of non-negative values summing to 1).
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from collections.abc import Mapping
 from copy import deepcopy
 from pathlib import PurePosixPath
@@ -29,8 +39,16 @@ from kedro.io.core import (
     get_protocol_and_path,
 )
 
+from logifold_kedro.datasets.atomic import damaged_version_error, located, partial_save_path
+from logifold_kedro.datasets.finite import describe_nonfinite, nonfinite_arrays
+from logifold_kedro.logifold.entropy import check_probabilities
+
 META_KEY = "__meta__"
 META_FORMAT = "logifold_kedro.npz_dataset/1"
+# The key under which the prediction nodes store softmax outputs (pipelines.shared).
+PROBS_KEY = "probs"
+# What np.load, zipfile and zlib raise for a truncated or damaged archive.
+_DAMAGED = (zipfile.BadZipFile, EOFError, ValueError, KeyError, zlib.error)
 
 # kedro-viz picks the preview widget from the name of preview()'s return annotation.
 TablePreview = NewType("TablePreview", dict)
@@ -95,6 +113,25 @@ def merge_arrays_and_meta(arrays: Mapping[str, np.ndarray], meta_json: str | Non
     # Keys that are in the file but not in key_order (edited files) are kept, after the rest.
     merged.update({k: v for k, v in {**arrays, **values}.items() if k not in merged})
     return merged
+
+
+def numbers_problem(arrays: Mapping[str, np.ndarray]) -> str:
+    """What is wrong with the numbers of a dict of arrays, or "" when nothing is.
+
+    Every float array must be finite; a ``probs`` array with rows must hold probabilities
+    (``check_probabilities``). An empty ``probs`` (no images) is accepted.
+    """
+    bad = nonfinite_arrays(arrays)
+    if bad:
+        sizes = {key: int(np.asarray(arrays[key]).size) for key in bad}
+        return f"NaN or infinite values in {describe_nonfinite(bad, sizes)}"
+    probs = arrays.get(PROBS_KEY)
+    if probs is not None and probs.ndim == 2 and len(probs) > 0:
+        try:
+            check_probabilities(probs, name=f"'{PROBS_KEY}'")
+        except ValueError as error:
+            return str(error)
+    return ""
 
 
 class NpzDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
@@ -168,24 +205,53 @@ class NpzDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Any]]):
 
     def load(self) -> dict[str, Any]:
         load_path = get_filepath_str(self._get_load_path(), self._protocol)
-        with self._fs.open(load_path, mode="rb", **self._fs_open_args_load) as fs_file:
-            with np.load(fs_file, allow_pickle=False, **self._load_args) as npz:
-                arrays = {key: npz[key] for key in npz.files if key != META_KEY}
-                meta_json = str(npz[META_KEY][()]) if META_KEY in npz.files else None
-        return merge_arrays_and_meta(arrays, meta_json)
+        where = located(load_path, self._version is not None)
+        try:
+            with self._fs.open(load_path, mode="rb", **self._fs_open_args_load) as fs_file:
+                with np.load(fs_file, allow_pickle=False, **self._load_args) as npz:
+                    arrays = {key: npz[key] for key in npz.files if key != META_KEY}
+                    meta_json = str(npz[META_KEY][()]) if META_KEY in npz.files else None
+            data = merge_arrays_and_meta(arrays, meta_json)
+        except ValueError as error:
+            if "allow_pickle" in str(error):
+                raise DatasetError(
+                    f"{where} holds object arrays, which only pickle can read, and pickle can "
+                    "run code: NpzDataset never loads them (allow_pickle=False). Re-save the "
+                    "arrays with a numeric or string dtype."
+                ) from error
+            raise damaged_version_error(load_path, self._version is not None, error) from error
+        except (*_DAMAGED, json.JSONDecodeError) as error:
+            raise damaged_version_error(load_path, self._version is not None, error) from error
+        problem = numbers_problem(arrays)
+        if problem:
+            raise DatasetError(
+                f"{where}: {problem.rstrip('.')}. Stored results must be finite numbers and "
+                "probabilities must be probabilities (a diverged training or a broken attack "
+                "produces such values, or the file was edited); re-run the stage that writes "
+                "it, or load an earlier version with `--load-versions`."
+            )
+        return data
 
     def save(self, data: dict[str, Any]) -> None:
         arrays, meta_json = split_arrays_and_meta(data)
         save_path = get_filepath_str(self._get_save_path(), self._protocol)
+        problem = numbers_problem(arrays)
+        if problem:
+            raise DatasetError(
+                f"refusing to save {located(save_path, self._version is not None)}: "
+                f"{problem.rstrip('.')}. The node that computed it produced numbers no stage can "
+                "use; nothing was written."
+            )
         compression = zipfile.ZIP_DEFLATED if self._save_args["compress"] else zipfile.ZIP_STORED
         entries = {**arrays, META_KEY: np.array(meta_json)}
         # The layout of np.savez (one <key>.npy per entry), written directly so that any key,
-        # e.g. "file", is allowed.
-        with self._fs.open(save_path, **self._fs_open_args_save) as fs_file:
-            with zipfile.ZipFile(fs_file, mode="w", compression=compression) as archive:
-                for key, array in entries.items():
-                    with archive.open(f"{key}.npy", mode="w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
+        # e.g. "file", is allowed; under a partial name until complete (datasets.atomic).
+        with partial_save_path(self._protocol, save_path) as target:
+            with self._fs.open(target, **self._fs_open_args_save) as fs_file:
+                with zipfile.ZipFile(fs_file, mode="w", compression=compression) as archive:
+                    for key, array in entries.items():
+                        with archive.open(f"{key}.npy", mode="w", force_zip64=True) as member:
+                            np.lib.format.write_array(member, array, allow_pickle=False)
         self._invalidate_cache()
 
     def _exists(self) -> bool:

@@ -14,6 +14,16 @@ versioned: ``<model_dir>/<version>/<basename(model_dir)>/`` is a complete model 
   seeded with ``seed``, without touching the global generator's state) and reads no file; for
   the CPU demo, where no pretrained checkpoint exists.
 
+Loading is safe whatever the environment says: the checkpoint is read here with
+``torch.load(weights_only=True)`` (tensors and plain containers only; a pickled object that would
+run code is refused), never through ``robustbench.utils.load_model``, whose ``torch.load`` has
+no ``weights_only`` and so unpickles anything when ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is
+set. The state dict is then handled as ``load_model`` does (``module.``/``model.`` prefixes
+removed, strict ``load_state_dict`` into the zoo architecture). Checkpoints with NaN or infinite
+weights are refused on load and on save, naming the file and version. Saves are atomic: the
+``.pt`` is written under a temporary name and renamed, and a version folder counts only once its
+checkpoint exists.
+
 torch and robustbench are imported inside the methods only: importing this module (as Kedro
 does for every catalog entry) costs nothing and works without torch installed.
 
@@ -40,11 +50,19 @@ Example catalog entries::
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
+from collections.abc import Mapping
 from glob import iglob
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, VersionNotFoundError
+
+from logifold_kedro.datasets.atomic import damaged_version_error, located
+
+# robustbench.utils.load_model strips these from state-dict keys before loading (same order).
+_ROBUSTBENCH_PREFIXES = ("module.", "model.")
 
 
 class RobustBenchModelDataset(AbstractVersionedDataset[Any, Any]):
@@ -150,16 +168,75 @@ class RobustBenchModelDataset(AbstractVersionedDataset[Any, Any]):
                 torch.manual_seed(self._seed)
                 model = build_zoo_model(self._model_name, self._dataset, self._threat_model)
             return model.eval()
-        from logifold_kedro.torch_lib.surrogate import load_surrogate
+        return self._load_checkpoint(self._load_dir())
 
-        return load_surrogate(self._load_dir(), self._model_name, self._dataset, self._threat_model)
+    def _load_checkpoint(self, model_dir: PurePosixPath) -> Any:
+        """The zoo architecture with the weights of ``model_dir``'s checkpoint, loaded safely."""
+        import torch
+
+        from logifold_kedro.torch_lib.robustbench_compat import build_zoo_model
+        from logifold_kedro.torch_lib.surrogate import OBTAIN_STANDARD_HINT
+
+        path = self._checkpoint(model_dir)
+        versioned = self._version is not None
+        # <model_dir>/<version>/<basename>/<dataset>/<threat model>/<name>.pt
+        folder = PurePosixPath(model_dir).parent if versioned else None
+        where = located(path, versioned, folder)
+        if not path.is_file():
+            hint = OBTAIN_STANDARD_HINT.replace("'Standard'", repr(self._model_name))
+            raise FileNotFoundError(
+                f"RobustBench checkpoint of {self._model_name!r} ({self._dataset}, "
+                f"{self._threat_model}) not found at {path}. robustbench.utils.load_model "
+                "would try to download it from Google Drive, which is not reachable offline.\n"
+                f"{hint}\n(For a model of this project's own, run the node that trains and "
+                "saves it: the torch_attacks pipeline's fit_surrogate.)"
+            )
+        model = build_zoo_model(self._model_name, self._dataset, self._threat_model)
+        try:
+            # weights_only=True explicitly: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot override it.
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise DatasetError(
+                f"{where} holds Python objects besides tensors, which only a full unpickling "
+                "could read, and unpickling can run code: it is refused (checkpoints are loaded "
+                "with weights_only=True). Re-save it as {'state_dict': model.state_dict()}. "
+                f"torch said: {error}"
+            ) from error
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+            raise damaged_version_error(path, versioned, error, folder) from error
+        state_dict = robustbench_state_dict(checkpoint, where)
+        bad = nonfinite_tensors(state_dict)
+        if bad:
+            raise DatasetError(
+                f"{where} holds NaN or infinite weights in {', '.join(bad[:5])}: the training "
+                "that saved it diverged, or the file was edited. Re-run fit_surrogate, or load "
+                "an earlier version with `--load-versions`."
+            )
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as error:
+            raise DatasetError(
+                f"{where} does not fit the architecture of {self._model_name!r} "
+                f"({self._architecture or 'RobustBench zoo'}): {error}"
+            ) from error
+        return model.eval()
 
     def save(self, data: Any) -> None:
         from logifold_kedro.torch_lib.surrogate import save_for_robustbench
 
-        save_for_robustbench(
-            data, self._get_save_path(), self._model_name, self._dataset, self._threat_model
-        )
+        save_dir = self._get_save_path()
+        bad = nonfinite_tensors(dict(data.state_dict()))
+        if bad:
+            versioned = self._version is not None
+            folder = PurePosixPath(save_dir).parent if versioned else None
+            raise DatasetError(
+                f"refusing to save {located(self._checkpoint(save_dir), versioned, folder)}"
+                f": the model's weights hold NaN or infinite values in {', '.join(bad[:5])} (the "
+                "training diverged: lower the learning rate); nothing was written."
+            )
+        # save_for_robustbench writes the .pt under a temporary name and renames it; the version
+        # folder counts as a version only once that file exists (_has_checkpoint).
+        save_for_robustbench(data, save_dir, self._model_name, self._dataset, self._threat_model)
 
     def _exists(self) -> bool:
         if self._from_scratch:
@@ -181,3 +258,32 @@ class RobustBenchModelDataset(AbstractVersionedDataset[Any, Any]):
             "seed": self._seed,
             "version": self._version,
         }
+
+
+def robustbench_state_dict(checkpoint: Any, where: str) -> dict[str, Any]:
+    """The state dict of a loaded checkpoint as ``robustbench.utils.load_model`` reads it:
+    ``checkpoint["state_dict"]`` (or the checkpoint itself), each prefix of
+    ``_ROBUSTBENCH_PREFIXES`` cut from the keys that contain it."""
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
+        raise DatasetError(
+            f"{where} is not a checkpoint of a model: expected {{'state_dict': {{name: tensor}}}} "
+            f"or {{name: tensor}}, got {type(checkpoint).__name__}"
+        )
+    for prefix in _ROBUSTBENCH_PREFIXES:
+        # robustbench cuts len(prefix) characters from the start of every key containing it
+        state = {(k[len(prefix) :] if prefix in k else k): v for k, v in state.items()}
+    return dict(state)
+
+
+def nonfinite_tensors(state_dict: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors that hold NaN or infinite values."""
+    import torch
+
+    return [
+        name
+        for name, tensor in state_dict.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
