@@ -5,8 +5,21 @@
 thread counts, GPU memory growth, device, determinism). Framework modules are imported only then,
 so a run of framework-free nodes never imports TensorFlow or torch.
 
+`ParameterCheckHook` checks the parameters (``parameter_checks``) before any node runs, and the
+seed where the catalog forms the run folder: a bad value stops the run with its key, its value
+and what is allowed, before anything is written.
+
 `PreflightHook` checks, before anything runs, that every input the selected pipeline reads from
-the catalog exists, and stops with one clear message naming what is missing and how to get it.
+the catalog exists, and stops with one clear message naming what is missing and how to get it
+(the command to run first, with the user's ``--env`` and ``--params``).
+
+`RunFolderLockHook` lets one run at a time write a run folder (``run_lock``): a second run on the
+same scale and seed is refused at start; a lock left by a killed run does not block the restart.
+
+`RunVersionsHook` makes every node of a run read the versions this run wrote: once an entry is
+saved, its load version is pinned to the run's save version, so a concurrent writer's newer
+"latest" is never read in its place. Entries the run does not write are still read at their
+latest version.
 
 `RunLogHook` logs how long each node took and, at the end, the slowest nodes and peak memory.
 
@@ -18,14 +31,22 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import resource
+import shlex
 import sys
 import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 from kedro.framework.hooks import hook_impl
+from kedro.io.core import AbstractVersionedDataset
 from kedro.pipeline import Node, Pipeline
+
+from logifold_kedro.parameter_checks import ParameterError, check_parameters, check_run_folder
+from logifold_kedro.run_lock import RunFolderLockedError, RunLock
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +102,14 @@ class MissingInputsError(click.ClickException):
     message alone (no traceback) and exits 1."""
 
 
+class InvalidParametersError(click.ClickException):
+    """Parameters no node could use (printed without a traceback, exit 1)."""
+
+
+class RunFolderBusyError(click.ClickException):
+    """Another run holds the run folder (printed without a traceback, exit 1)."""
+
+
 def _producing_stage(name: str) -> str | None:
     """The stage whose pipeline writes `name` (`kedro run --pipelines X` registers X only)."""
     from logifold_kedro.pipeline_registry import STAGES
@@ -92,18 +121,48 @@ def _producing_stage(name: str) -> str | None:
     return None
 
 
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``{"a": {"b": 1}, "seed": 7}`` -> ``[("a.b", 1), ("seed", 7)]`` (how --params spells it)."""
+    items: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            items += flat_params(value, f"{name}.")
+        else:
+            items.append((name, value))
+    return items
+
+
+def kedro_run_command(stage: str, env: str | None, runtime_params: Mapping[str, Any] | None) -> str:
+    """``kedro run [--env E] --pipelines <stage> [--params k=v,...]``: the user's run, for
+    another stage (same configuration environment, same runtime parameters)."""
+    parts = ["kedro", "run"]
+    if env and env != "local":
+        parts += ["--env", env]
+    parts += ["--pipelines", stage]
+    pairs = [f"{key}={value}" for key, value in flat_params(runtime_params or {})]
+    if pairs:
+        parts += ["--params", ",".join(pairs)]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
 class PreflightHook:
     """Stop at once, with what to do, when the run would need inputs that do not exist."""
 
     @hook_impl
-    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any
+    ) -> None:
         problems = []
+        env = run_params.get("env")
+        runtime_params = run_params.get("runtime_params")
         for name in sorted(pipeline.inputs()):
             if name.startswith("params:") or name == "parameters" or catalog.exists(name):
                 continue
             stage = _producing_stage(name)
             if stage:
-                problems.append(f"- {name}: not produced yet; run `kedro run --pipelines {stage}`")
+                command = kedro_run_command(stage, env, runtime_params)
+                problems.append(f"- {name}: not produced yet; run `{command}`")
                 continue
             try:  # a raw input: its dataset says where to put it and where to get it
                 catalog.load(name)
@@ -113,6 +172,187 @@ class PreflightHook:
             raise MissingInputsError(
                 "this run needs inputs that do not exist:\n" + "\n".join(problems)
             )
+
+
+def catalog_paths(conf_catalog: Mapping[str, Any]) -> dict[str, str]:
+    """``{entry: path}`` of every catalog entry with a ``filepath`` or ``path``."""
+    paths = {}
+    for name, config in conf_catalog.items():
+        if isinstance(config, Mapping):
+            path = config.get("filepath", config.get("path"))
+            if isinstance(path, str):
+                paths[name] = path
+    return paths
+
+
+def _relative(path: str, project_path: Path | None) -> str:
+    # Only the part under the project: a folder of the project's own path may be named seed*.
+    if project_path is not None:
+        return path.removeprefix(project_path.as_posix().rstrip("/") + "/")
+    return path
+
+
+def run_folder_of(
+    conf_catalog: Mapping[str, Any], scale: Any, project_path: Path | None
+) -> Path | None:
+    """The run folder ``.../<scale>/seed<seed>`` of the catalog's reporting entry ``report``
+    (else of the first entry, by name, that has one); None when no entry has one."""
+    pattern = re.compile(rf"^(?P<folder>.*?(?:^|/){re.escape(str(scale))}/seed[^/{{}}]*)(?=/|$)")
+    paths = catalog_paths(conf_catalog)
+    for name in ["report", *sorted(paths)]:
+        path = paths.get(name)
+        if path is None:
+            continue
+        match = pattern.match(_relative(path, project_path))
+        if match:
+            folder = Path(match["folder"])
+            return folder if folder.is_absolute() or project_path is None else project_path / folder
+    return None
+
+
+class ParameterCheckHook:
+    """Check the parameters before any node runs, and the seed where the run folder is formed."""
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+
+    @hook_impl
+    def after_catalog_created(
+        self, conf_catalog: dict[str, Any], parameters: dict[str, Any]
+    ) -> None:
+        values = dict(parameters.get("parameters") or {})
+        scale = values.get("scale")
+        paths = [
+            _relative(path, self._project_path) for path in catalog_paths(conf_catalog).values()
+        ]
+        if scale is not None:  # only the <scale>/seed<seed> folders are run folders
+            paths = [p for p in paths if f"{scale}/seed" in p]
+        try:
+            check_run_folder(paths, values.get("seed", 42))
+        except ParameterError as error:
+            raise InvalidParametersError(
+                f"this seed cannot be used (nothing was run):\n{error}"
+            ) from None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, catalog: Any) -> None:
+        params = catalog.load("parameters") if "parameters" in catalog else {}
+        try:
+            check_parameters(params)
+        except ParameterError as error:
+            raise InvalidParametersError(str(error)) from None
+
+
+class RunFolderLockHook:
+    """One run per run folder: the lock is taken last before the run starts (after every other
+    check, whose failure would skip the release) and released when it ends or fails."""
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+        self._folders: dict[str | None, Path] = {}
+        self._locks: dict[str, RunLock] = {}
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._project_path = Path(context.project_path)
+
+    @hook_impl
+    def after_catalog_created(
+        self, conf_catalog: dict[str, Any], parameters: dict[str, Any], save_version: str | None
+    ) -> None:
+        scale = (parameters.get("parameters") or {}).get("scale")
+        folder = run_folder_of(conf_catalog, scale, self._project_path)
+        if folder is not None:
+            self._folders[save_version] = folder
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        # Runs of one process are sequential: a lock still held here belongs to a run that was
+        # interrupted (KeyboardInterrupt skips on_pipeline_error).
+        for lock in self._locks.values():
+            lock.release()
+        self._locks.clear()
+        run_id = run_params["run_id"]
+        folder = self._folders.pop(run_id, None)
+        if folder is None:
+            return
+        pipelines = ",".join(run_params.get("pipeline_names") or ["__default__"])
+        lock = RunLock(folder, command=f"kedro run --pipelines {pipelines} (run {run_id})")
+        try:
+            lock.acquire()
+        except RunFolderLockedError as error:
+            raise RunFolderBusyError(str(error)) from None
+        self._locks[run_id] = lock
+
+    def _release(self, run_params: dict[str, Any]) -> None:
+        lock = self._locks.pop(run_params["run_id"], None)
+        if lock is not None:
+            lock.release()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._release(run_params)
+
+    @hook_impl
+    def on_pipeline_error(self, run_params: dict[str, Any]) -> None:
+        self._release(run_params)
+
+
+def pin_load_to_save_version(dataset: Any) -> str | None:
+    """Make a versioned dataset load the version it saves; return that version (None when it is
+    not versioned or its load version was chosen explicitly, e.g. ``--load-versions``)."""
+    inner = getattr(dataset, "_dataset", dataset)  # a CachedDataset wraps the real one
+    version = getattr(inner, "_version", None)
+    if not isinstance(inner, AbstractVersionedDataset) or version is None or version.load:
+        return None
+    save_version = version.save or inner.resolve_save_version()
+    # Kedro has no public setter; Version is a namedtuple, the dataset keeps it in _version.
+    inner._version = version._replace(load=save_version)
+    inner._clear_version_cache()
+    return save_version
+
+
+class RunVersionsHook:
+    """Nodes read the versions their own run wrote (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self._outputs: dict[str, list[str]] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        self._catalog = catalog
+        self._outputs = {node.name: list(node.outputs) for node in pipeline.nodes}
+
+    def _pin(self, names: Iterable[str]) -> None:
+        if self._catalog is None:
+            return
+        for name in names:
+            if name in self._catalog:
+                version = pin_load_to_save_version(self._catalog.get(name))
+                if version:
+                    logger.debug("%s: later nodes read this run's version %s", name, version)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        self._pin([dataset_name])
+
+    def record_node_duration(self, node_name: str, seconds: float) -> None:
+        """DaskRunner: a node finished on a worker, which saved its outputs (dataset hooks do
+        not run there); pin them in the driver's catalog, which the next tasks are built from."""
+        self._pin(self._outputs.get(node_name, []))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._catalog, self._outputs = None, {}
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._catalog, self._outputs = None, {}
 
 
 def peak_rss_mib() -> float:

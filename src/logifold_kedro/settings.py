@@ -9,7 +9,15 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from logifold_kedro.hooks import DaskConfigHook, FrameworkSetupHook, PreflightHook, RunLogHook
+from logifold_kedro.hooks import (
+    DaskConfigHook,
+    FrameworkSetupHook,
+    ParameterCheckHook,
+    PreflightHook,
+    RunFolderLockHook,
+    RunLogHook,
+    RunVersionsHook,
+)
 
 # Before anything (the catalog, the preflight check) can import TensorFlow: its oneDNN CPU
 # kernels crash on some final batch sizes (see logifold_kedro.tf_lib). A user's choice wins.
@@ -18,7 +26,18 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
 
-HOOKS = (PreflightHook(), FrameworkSetupHook(), RunLogHook(), DaskConfigHook())
+# Before a run: parameters (first), inputs, then the run folder's lock (last: a failing check
+# before it must not leave it taken). During: own versions pinned. The order within
+# before_pipeline_run is set by tryfirst/trylast in the hooks, not by this tuple.
+HOOKS = (
+    ParameterCheckHook(),
+    PreflightHook(),
+    RunFolderLockHook(),
+    RunVersionsHook(),
+    FrameworkSetupHook(),
+    RunLogHook(),
+    DaskConfigHook(),
+)
 
 # kedro-telemetry would try the network, which this project's machines do not have.
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
