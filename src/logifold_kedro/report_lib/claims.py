@@ -122,7 +122,7 @@ def published_values(
     """The paper's A and B of a claim for one environment and evaluation set (NaN where the
     paper publishes none): accuracies from ``published.experiment2``, U1's core accuracy and
     ``published.threshold_target``, mean entropies per image ``total / n`` from
-    ``published.experiment3``."""
+    ``published.experiment3`` (n from its row, else from the set's ``experiment2`` row)."""
     row2 = _published_row(published.get("experiment2", ()), environment, evaluation)
     if claim.claim_id == CORE_CLAIM.claim_id:
         return (
@@ -131,7 +131,8 @@ def published_values(
         )
     if claim.claim_id == ENTROPY_CLAIM.claim_id:
         row3 = _published_row(published.get("experiment3", ()), environment, evaluation)
-        n = _number(row3.get("n"))
+        # The number of images: the total entropy's own row, else that set's Experiment 2 row.
+        n = _number(row3.get("n", row2.get("n")))
         if not n > 0:
             return float("nan"), float("nan")
         return (

@@ -571,6 +571,16 @@ def test_check_claims_verdicts_on_the_papers_side():
     assert core["paper_outcome"] == "U1 core > target (0.9545 vs 0.9500)"
     entropy = row.loc[("imm_vs_u1_mean_entropy", "weak", "test")]
     assert entropy["paper_difference"] == pytest.approx((2846.6 - 6408.0) / 10000)
+    # Published totals without their n take the number of images of the Experiment 2 row.
+    without_n = {
+        **PUBLISHED,
+        "experiment3": [{k: v for k, v in r.items() if k != "n"} for r in PUBLISHED["experiment3"]],
+    }
+    again = check_claims(claim_details(), THRESHOLD_PARAMS, {"n_resamples": 50}, without_n)
+    again = again.set_index(["claim_id", "environment", "evaluation"])
+    assert again.loc[("imm_vs_u1_mean_entropy", "weak", "test"), "paper_difference"] == (
+        pytest.approx((2846.6 - 6408.0) / 10000)
+    )
 
 
 def test_the_claims_table_reaches_the_report():
