@@ -34,6 +34,7 @@ from logifold_kedro.pipelines.reporting.nodes import (
     markdown_tables,
     threshold_figures,
     threshold_panels,
+    unreached_threshold_notes,
     validation_threshold_figures,
     write_report,
 )
@@ -240,6 +241,26 @@ def test_compare_thresholds_adds_the_selection_details():
         assert row.threshold_diff == pytest.approx(row.threshold_ours - row.threshold_published)
         assert row.reason == thresholds[row.environment]["reason"]
     assert {"reached", "target", "core_accuracy", "core_coverage"} <= set(table.columns)
+
+
+def test_a_threshold_left_at_zero_is_explained_by_the_best_core_validation_reached():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, C, 200)
+    reached = select_threshold(rng.random(200), labels, labels, target=0.6)  # all correct
+    wrong = (labels + 1) % C
+    predictions = np.where(np.arange(200) < 40, labels, wrong)  # the 40 most certain: 20 right
+    entropy = np.arange(200) / 100
+    predictions[:40:2] = wrong[:40:2]
+    missed = select_threshold(entropy, predictions, labels, target=0.6, min_core=10)
+    assert missed.threshold == 0.0 and missed.best_core_accuracy == pytest.approx(0.5)
+    never = select_threshold(entropy, predictions, labels, target=0.6, min_core=500)
+    thresholds = {"clean": reached.to_dict(), "strong": missed.to_dict(), "weak": never.to_dict()}
+    published = {"thresholds": [{"environment": e, "threshold": 0.5} for e in thresholds]}
+    notes = unreached_threshold_notes(compare_thresholds(thresholds, published))
+    assert len(notes) == 2  # clean reached its target: nothing to explain
+    strong, weak = sorted(notes, key=lambda note: "weak" in note)
+    assert "**strong**" in strong and "0.5000" in strong and "below the target 0.60" in strong
+    assert "**weak**" in weak and "no core of the minimum size" in weak
 
 
 # --- figures -------------------------------------------------------------------------------------

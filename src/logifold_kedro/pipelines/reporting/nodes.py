@@ -149,10 +149,35 @@ def compare_thresholds(thresholds: dict[str, Any], published: dict[str, Any]) ->
     table = compare_with_published(
         ours, pd.DataFrame(published["thresholds"]), ["environment"], ["threshold"]
     )
-    return table.merge(
-        ours[["environment", "reached", "target", "core_accuracy", "core_coverage", "reason"]],
-        on="environment",
-    )
+    columns = ["environment", "reached", "target", "core_accuracy", "core_coverage", "reason"]
+    # Older thresholds.json versions predate the scan's best core accuracy.
+    columns += [c for c in ("best_core_accuracy", "best_core_threshold") if c in ours]
+    return table.merge(ours[columns], on="environment")
+
+
+def unreached_threshold_notes(thresholds: pd.DataFrame) -> list[str]:
+    """One sentence per environment whose threshold stayed 0: how close validation came.
+
+    The best core accuracy is the highest the scan met on a core of at least ``min_core``
+    validation images; without it (a core that was never large enough) the sentence says so.
+    """
+    notes = []
+    for row in thresholds.itertuples(index=False):
+        if bool(row.reached):
+            continue
+        best = getattr(row, "best_core_accuracy", float("nan"))
+        if best is None or pd.isna(best):
+            why = "no core of the minimum size formed on validation"
+        else:
+            why = (
+                f"the best core accuracy validation reached was {best:.4f} "
+                f"(at t = {row.best_core_threshold:.2f}), below the target {row.target:.2f}"
+            )
+        notes.append(
+            f"- **{row.environment}**: threshold 0 ({row.reason}): {why}. Its core is empty, so "
+            "U1 decides nothing there and the IMM is U2' alone."
+        )
+    return notes
 
 
 def aggregate_seeds(
@@ -453,6 +478,7 @@ def write_report(
         "distribution over the validation set (figure below).",
         "## Thresholds chosen on validation",
         to_markdown(thresholds_table),
+        *unreached_threshold_notes(thresholds_table),
         _embedded_png(threshold_bootstrap_figure(threshold_bootstrap, bootstrap_params)),
         "## Experiment 1: entropy and accuracy of single models and committees",
         to_markdown(experiment1.drop(columns=["image_set"], errors="ignore")),
