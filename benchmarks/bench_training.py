@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000, help="training images")
     parser.add_argument("--val-images", type=int, default=500, help="validation images")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (first = warm-up)")
-    parser.add_argument("--batch", type=int, default=32, help="batch size (METHOD.md: 32)")
+    parser.add_argument("--batch", type=int, default=32, help="batch size (docs/method.md: 32)")
     parser.add_argument("--width", type=int, default=8, help="ResNet20 v1 base width")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of all variants")
     parser.add_argument("--synthetic", action="store_true", help="noise instead of demo data")

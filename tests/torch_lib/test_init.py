@@ -1,4 +1,5 @@
-"""The triton guard of ``logifold_kedro.torch_lib`` (STACK.md trap 2), in fresh interpreters."""
+"""The triton guard of ``logifold_kedro.torch_lib`` (docs/stack.md, trap 2), in fresh
+interpreters."""
 
 from __future__ import annotations
 

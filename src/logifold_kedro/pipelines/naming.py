@@ -103,7 +103,7 @@ def u2_member_ids(environment: str) -> list[str]:
 
 
 # --- adaptive attacks (pipeline adaptive_attacks) ----------------------------------------------
-#: APGD settings of the adaptive attacks: the two of METHOD.md and a stronger one (100 iterations).
+#: APGD settings of the adaptive attacks: the method's two and a stronger one (docs/method.md).
 ADAPTIVE_SETTINGS = ("weak", "strong", "strongest")
 #: Target name of the confident-core attack (it attacks U1's gate, the same for every environment).
 CONFIDENT_CORE_TARGET = "u1_confident_core"

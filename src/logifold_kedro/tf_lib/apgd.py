@@ -61,9 +61,10 @@ def _import_art_without_torch() -> tuple[Any, Any, Any]:
 
     ART's package ``__init__`` files import its PyTorch certification estimators whenever torch
     is installed (``importlib.util.find_spec("torch")``), which would load torch (~0.5 GB, and the
-    TensorFlow-then-torch trap of STACK.md) into every TensorFlow process. While ART is imported,
-    ``sys.modules["torch"]`` is ``None`` (so ``find_spec`` reports no torch and ART skips those
-    parts); afterwards the entry is removed again, so later ``import torch`` works normally.
+    TensorFlow-then-torch trap, docs/stack.md) into every TensorFlow process. While ART is
+    imported, ``sys.modules["torch"]`` is ``None`` (so ``find_spec`` reports no torch and ART
+    skips those parts); afterwards the entry is removed again, so later ``import torch`` works
+    normally.
     """
     block_torch = "torch" not in sys.modules
     if block_torch:

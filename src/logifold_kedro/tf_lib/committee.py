@@ -1,7 +1,7 @@
 """Keras committees: the attacked model of an ensemble, and all members' probabilities at once.
 
 A committee of K members with softmax outputs ``P_k(x)`` (N, C) is attacked as one model whose
-output is the clipped mean (METHOD.md, Attacks):
+output is the clipped mean (docs/method.md, Attacks):
 
     committee(x) = clip((1/K) sum_k P_k(x), 1e-12, 1)
 

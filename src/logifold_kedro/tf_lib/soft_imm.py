@@ -3,13 +3,13 @@
 The real IMM routes each image by a hard, non-differentiable rule (``H1 <= t``: U1, else U2'),
 so a gradient attack on it sees only one branch. Two attack targets make the gate visible:
 
-- **Soft IMM**: the committee entropy H1 of U1 (METHOD.md, in TensorFlow ops) drives a sigmoid
+- **Soft IMM**: the committee entropy H1 of U1 (docs/method.md, in TensorFlow ops) drives a sigmoid
   gate, ``g = sigmoid((t - H1) / tau)``, and the output is
   ``clip(g * mean_k P_k^{U1} + (1 - g) * mean_k P_k^{U2'}, 1e-12, 1)``.
   As ``tau -> 0`` it is the hard IMM; for ``|t - H1| >> tau`` it equals it already.
 - **Confident core**: U1's mean softmax beside H1, attacked with
   ``loss = CE(mean_k P_k^{U1}, y) - lambda * H1`` (CE in nats as in APGD-CE, H1 in base C as
-  in METHOD.md). Maximising it pushes an image to a wrong U1 label *and* into U1's low-entropy
+  in docs/method.md). Maximising it pushes an image to a wrong U1 label *and* into U1's low-entropy
   core, where the IMM trusts U1: the natural attack on an entropy gate.
 
 Both are Keras models over the members' own layers (weights shared, not copied), attacked with

@@ -1,4 +1,4 @@
-"""Specialist models (METHOD.md, "Generations").
+"""Specialist models (docs/method.md, "Generations").
 
 A specialist keeps a trained base network up to its penultimate layer (``features``: the
 Flatten after global pooling), adds a new ``Dense(num_classes)`` + ``Softmax`` head and is then

@@ -1,4 +1,4 @@
-"""Training and prediction of Keras classifiers (METHOD.md: U0 training, specialist fine-tuning).
+"""Training and prediction of Keras classifiers: U0, and specialist fine-tuning (docs/method.md).
 
 One function, `train_classifier`, serves both the base models (200 epochs, batch 32, with
 augmentation) and the specialists' fine-tuning (21 epochs, batch 128, none): the recipe says
@@ -7,7 +7,7 @@ which. It trains in memory and writes no files (the catalog saves the returned m
 - Adam at ``learning_rate``; sparse categorical cross-entropy on the softmax output (the
   same loss as categorical cross-entropy on one-hot labels); metric accuracy.
 - Learning-rate schedule ``[[e, lr], ...]``: the rate becomes ``lr`` after epoch ``e``, i.e.
-  for 0-based epochs ``i > e`` (the Keras CIFAR-10 ResNet example's ``epoch > 80``). METHOD.md's
+  for 0-based epochs ``i > e`` (the Keras CIFAR-10 ResNet example's ``epoch > 80``). The paper's
   U0 recipe is ``[[80, 1e-4], [120, 1e-5], [160, 1e-6], [180, 5e-7]]``.
 - Augmentation on the fly, per batch inside `tf.data`: a random translation of up to
   ``width_shift`` x W and ``height_shift`` x H pixels (uniform, bilinear, nearest fill, as

@@ -1,7 +1,7 @@
 """torch library: setup, RobustBench compatibility, the surrogate, the AutoAttack adapter.
 
 Importing this package imports neither torch nor TensorFlow. It only applies one guard first
-(STACK.md, trap 2): torch 2.14 loads ``triton`` lazily, and loading triton after TensorFlow
+(docs/stack.md, trap 2): torch 2.14 loads ``triton`` lazily, and loading triton after TensorFlow
 crashes the process (exit 139), e.g. on the first optimizer step or on ``import robustbench``.
 So when TensorFlow is already imported and triton is not, ``sys.modules["triton"]`` is set to
 ``None``: a later ``import triton`` raises ImportError, which torch treats as "triton not
@@ -27,7 +27,7 @@ def _block_triton_after_tensorflow() -> None:
     sys.modules["triton"] = None  # type: ignore[assignment]
     logger.debug(
         "TensorFlow is loaded: blocked triton imports (torch loaded: %s) so torch never loads "
-        "triton after TensorFlow (STACK.md trap 2)",
+        "triton after TensorFlow (docs/stack.md, trap 2)",
         "torch" in sys.modules,
     )
 

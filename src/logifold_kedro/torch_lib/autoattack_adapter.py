@@ -1,6 +1,6 @@
 """AutoAttack (Croce & Hein) on float32 NHWC images, with either published package.
 
-Two packages carry the same attacks with different APIs (STACK.md, trap 1):
+Two packages carry the same attacks with different APIs (docs/stack.md, trap 1):
 
 - GitHub ``fra31/auto-attack``, module ``autoattack``: ``AutoAttack(model, norm=, eps=, seed=,
   verbose=, attacks_to_run=, version=, device=)`` and ``run_standard_evaluation(x, y, bs=)``
