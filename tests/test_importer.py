@@ -1,11 +1,14 @@
 """The release importer as a user runs it: `python -m logifold_kedro.importer ZIP ...` in a tiny
-project copy, on small zips in the reference release's layouts."""
+project copy, on small zips in the reference release's layouts, and on crafted archives: every
+model must work, every attacked set must be an attack of its clean split, sizes are checked
+before anything is inflated, and a failed import writes nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -24,10 +27,12 @@ from logifold_kedro.importer import (
     main,
     merge_apgd_settings,
     parse_apgd_name,
+    read_npy_checked,
     to_labels,
     to_nhwc_unit_float,
     unsafe_member_reason,
 )
+from logifold_kedro.run_lock import RunLock
 from tests.fresh_interpreter import run_fresh
 from tests.pipelines.conftest import load, make_project_copy, run_stage
 
@@ -114,7 +119,17 @@ def test_apgd_file_names_give_entry_and_settings():
     with pytest.raises(UnmappedError, match="not an APGD file name"):
         parse_apgd_name("features.npz")
     with pytest.raises(InvalidArtifactError, match="max_iter 2 but the file stores 10"):
-        merge_apgd_settings(parsed, {"max_iter": np.array(10)})
+        merge_apgd_settings(parsed, {"max_iter": 10})
+
+
+def test_stored_settings_must_be_numbers():
+    parsed = parse_apgd_name(WEAK_TEST)
+    with pytest.raises(InvalidArtifactError, match="eps 'abc' in the file is not a number"):
+        merge_apgd_settings(parsed, {"eps": "abc"})
+    with pytest.raises(InvalidArtifactError, match="max_iter 2.5 in the file is not a whole"):
+        merge_apgd_settings(parsed, {"max_iter": 2.5})
+    with pytest.raises(InvalidArtifactError, match="not a finite number"):
+        merge_apgd_settings(parsed, {"eps_step": float("nan")})
 
 
 def test_unsafe_members_are_recognised():
@@ -160,9 +175,64 @@ def test_labels_become_int64_class_indices():
         to_labels(np.array([0.5, 1.0]), 2)
 
 
+def npy_header_only(shape: tuple, dtype: str = "<f4", data: bytes = b"\0" * 64) -> bytes:
+    """A .npy whose header declares ``shape`` but which holds only ``data``."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": dtype, "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue() + data  # the header writer writes the magic string too
+
+
+def test_npy_headers_are_checked_before_any_data_is_read():
+    header = npy_header_only((10_000_000, 32, 32, 3))
+    with pytest.raises(InvalidArtifactError, match=r"declares shape \(10000000, 32, 32, 3\)"):
+        read_npy_checked(io.BytesIO(header), len(header), "x_adv")
+    objects = npy_header_only((2,), "|O")
+    with pytest.raises(InvalidArtifactError, match="Python objects"):
+        read_npy_checked(io.BytesIO(objects), len(objects), "x_adv")
+    good = io.BytesIO()
+    np.save(good, np.arange(6, dtype=np.int64).reshape(2, 3))
+    array = read_npy_checked(io.BytesIO(good.getvalue()), len(good.getvalue()), "y")
+    assert array.tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
 # --- zips in the reference layouts -------------------------------------------------------------
+keras = pytest.importorskip("keras")
+
+
+def keras_model_bytes(name: str, tmp: Path, inputs=(32, 32, 3), classes=10, **options) -> bytes:
+    """A real, tiny `.keras` model (Flatten + Dense softmax) named ``name``."""
+    layers = [keras.Input(inputs)]
+    if options.get("lambda_layer"):
+        layers.append(keras.layers.Lambda(lambda t: t * 1.0))
+    layers += [keras.layers.Flatten(), keras.layers.Dense(classes, options.get("act", "softmax"))]
+    model = keras.Sequential(layers, name=name)
+    if options.get("nan"):
+        kernel = model.layers[-1].kernel
+        kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+    path = tmp / f"{name}.keras"
+    model.save(path)
+    return path.read_bytes()
+
+
+def with_config(model_bytes: bytes, edit) -> bytes:
+    """A copy of a `.keras` archive whose config.json is edited by ``edit(config)``."""
+    source = zipfile.ZipFile(io.BytesIO(model_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "config.json":
+                config = json.loads(data)
+                edit(config)
+                data = json.dumps(config).encode()
+            archive.writestr(info.filename, data)
+    return out.getvalue()
+
+
 def fake_keras(name: str) -> bytes:
-    """A stand-in `.keras` archive: the files Keras 3 writes, with a tiny config."""
+    """A stand-in `.keras` archive: the files Keras 3 writes, a made-up config, no real model."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
@@ -208,8 +278,8 @@ def versions(folder: Path) -> list[str]:
 def data_files(project: Path) -> dict[str, str]:
     return {
         str(p.relative_to(project)): digest(p)
-        for p in (project / "data").rglob("*.*")
-        if p.is_file()
+        for p in (project / "data").rglob("*")
+        if p.is_file() and ".kedro-run.lock" not in p.name
     }
 
 
@@ -222,23 +292,31 @@ def project(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def release(project, tmp_path_factory) -> dict:
+def models_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def release(project, models_folder, tmp_path_factory) -> dict:
     """models.zip, specialized_models.zip and adversarial_samples.zip in the reference layouts."""
     folder = tmp_path_factory.mktemp("release")
-    clean_test = load(project, "clean_test")
-    models = {f"models/{REFERENCE_NAMES.get(name, name)}.keras": fake_keras(name) for name in U0}
+    clean_test, clean_val = load(project, "clean_test"), load(project, "clean_val")
+
+    def model(name: str) -> bytes:
+        return keras_model_bytes(name, models_folder)
+
+    models = {f"models/{REFERENCE_NAMES.get(name, name)}.keras": model(name) for name in U0}
     models["models/README.txt"] = b"checkpoints of the reference run"
-    specialists = {f"sp_{REFERENCE_NAMES[r]}.keras": fake_keras(f"sp_{r}") for r in RESNETS}
+    specialists = {f"sp_{REFERENCE_NAMES[r]}.keras": model(f"sp_{r}") for r in RESNETS}
     for environment in ("union", "weak", "strong"):
         for r in RESNETS:
             member = f"second_layer/{environment}/{REFERENCE_NAMES[r]}.keras"
-            specialists[member] = fake_keras(f"u2_{environment}_{r}")
-    specialists["second_layer/resnet_v1_n3_d20.keras"] = fake_keras("which environment?")
-    rng = np.random.default_rng(1)
+            specialists[member] = model(f"u2_{environment}_{r}")
+    specialists["second_layer/resnet_v1_n3_d20.keras"] = model("which_environment")
     weak_test = perturbed(clean_test["x"], 0.45, seed=2)
-    strong_val_uint8 = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
-    strong_val_y = rng.integers(0, 10, size=12)
-    white_box = rng.random((5, 32, 32, 3), dtype=np.float32)
+    strong_val = perturbed(clean_val["x"], 0.6, seed=5)
+    strong_val_uint8 = np.round(strong_val * 255).astype(np.uint8)
+    white_box = perturbed(clean_test["x"], 0.4, seed=6)
     autoattack = perturbed(clean_test["x"], 0.5, seed=3)
     adversarial = {
         f"adversarial_samples/apgdce_ART/{WEAK_TEST}": npz_bytes(
@@ -254,10 +332,10 @@ def release(project, tmp_path_factory) -> dict:
         ),
         # Names only, no settings in the file; uint8 images and one-hot labels.
         f"adversarial_samples/apgdce_ART/{STRONG_VAL}": npz_bytes(
-            x_adv=strong_val_uint8, y=np.eye(10, dtype=np.float32)[strong_val_y]
+            x_adv=strong_val_uint8, y=np.eye(10, dtype=np.float32)[clean_val["y"]]
         ),
         f"adversarial_samples/apgdce_ART/{WHITE_BOX}": npz_bytes(
-            x_adv=white_box, y=np.arange(5, dtype=np.int64)
+            x_adv=white_box, y=clean_test["y"]
         ),
         f"adversarial_samples/{AUTOATTACK}": npy_bytes(autoattack.transpose(0, 3, 1, 2)),
         "adversarial_samples/notes.txt": b"how the samples were made",
@@ -267,8 +345,9 @@ def release(project, tmp_path_factory) -> dict:
         "specialized": write_zip(folder / "specialized_models.zip", specialists),
         "adversarial": write_zip(folder / "adversarial_samples.zip", adversarial),
         "clean_test": clean_test,
+        "clean_val": clean_val,
         "weak_test": weak_test,
-        "strong_val": (strong_val_uint8, strong_val_y),
+        "strong_val": strong_val_uint8,
         "white_box": white_box,
         "autoattack": autoattack,
         "folder": folder,
@@ -279,6 +358,14 @@ def run_importer(project: Path, monkeypatch, capsys, *args) -> tuple[int, str]:
     monkeypatch.chdir(project)
     code = main([*(str(a) for a in args), "--env", "tiny"])
     return code, capsys.readouterr().out
+
+
+def row_of(out: str, member: str) -> str:
+    """The summary line of the archive member whose path ends with ``member``."""
+
+    pattern = re.compile(rf"^\S.*?[:/]{re.escape(member)}(\s|$)")
+    (line,) = [ln for ln in out.splitlines() if pattern.match(ln)]
+    return line
 
 
 @pytest.fixture(scope="module")
@@ -313,12 +400,11 @@ def test_catalog_loads_the_imported_image_sets(project, release, first_import):
     assert weak["source_set"] == "clean_test" and weak["reference_tag"] == "U0_weak_test"
 
     strong = load(project, "u0_apgd_strong_val")
-    x_uint8, labels = release["strong_val"]
-    assert strong["x"].dtype == np.float32 and strong["x"].shape == (12, 32, 32, 3)
-    np.testing.assert_allclose(strong["x"], x_uint8 / 255.0, atol=1e-6)
-    np.testing.assert_array_equal(strong["y"], labels)
+    assert strong["x"].dtype == np.float32 and strong["x"].shape == (40, 32, 32, 3)
+    np.testing.assert_allclose(strong["x"], release["strong_val"] / 255.0, atol=1e-6)
+    np.testing.assert_array_equal(strong["y"], release["clean_val"]["y"])
     assert strong["setting"]["eps"] == 0.7 and strong["setting"]["max_iter"] == 10
-    assert strong["l2_max"] is None  # random images: not an attack of clean_val
+    assert strong["source_set"] == "clean_val"
 
     white_box = load(project, "resnet_v2_d56_apgd_weak_test")
     np.testing.assert_array_equal(white_box["x"], release["white_box"])
@@ -352,48 +438,39 @@ def test_models_are_copied_into_the_versioned_layout_with_one_version(
             all_versions.add(version)
             copied = zipfile.ZipFile(folder / version / f"{member}.keras")
             expected = member if committee == "u0" else f"{committee.replace('sps', 'sp')}_{member}"
-            assert json.loads(copied.read("config.json"))["name"] == expected
+            assert json.loads(copied.read("config.json"))["config"]["name"] == expected
             history = load(project, f"history__{committee}__{member}")
             assert history["imported"] is True and history["skipped"] is False
     adversarial = project / "data" / "07_model_output" / "tiny" / "seed42" / "adversarial"
     all_versions |= {v for f in adversarial.iterdir() for v in versions(f)}
     assert len(all_versions) == 1  # one version timestamp for the whole import
     assert not (models / "u2_union" / "vgg11_raw.keras").exists()
+    assert not list((project / "data").glob(".import-*")), "the staging folder is removed"
 
 
 def test_summary_lists_imports_and_unrecognised_files_with_reasons(first_import):
-    lines = first_import.splitlines()
-
-    def line_of(text: str) -> str:
-        (line,) = [ln for ln in lines if text in ln]
-        return line
-
-    assert line_of(f"apgdce_ART/{WEAK_TEST}").split()[0] == "imported"
-    assert "u0_apgd_weak_test" in line_of(f"apgdce_ART/{WEAK_TEST}")
-    assert "x (40, 32, 32, 3) float32" in line_of(f"apgdce_ART/{WEAK_TEST}")
-    assert "models/resnet_v1_n3_d20.keras" in first_import
+    assert row_of(first_import, f"adversarial_samples/apgdce_ART/{WEAK_TEST}").startswith(
+        "imported"
+    )
+    weak = row_of(first_import, f"adversarial_samples/apgdce_ART/{WEAK_TEST}")
+    assert "u0_apgd_weak_test" in weak and "x (40, 32, 32, 3) float32" in weak
+    assert "checked: loads in safe mode, 8 images -> 10 probabilities" in first_import
     assert "uint8 pixels scaled by 1/255" in first_import
     assert "NCHW (N, 3, 32, 32) transposed to NHWC" in first_import
-    readme = line_of("models/README.txt")
+    readme = row_of(first_import, "models/README.txt")
     assert readme.startswith("skipped") and "not a release artifact (.txt)" in readme
-    assert line_of("notes.txt").startswith("skipped")
-    unmapped = line_of("second_layer/resnet_v1_n3_d20.keras")
+    assert row_of(first_import, "adversarial_samples/notes.txt").startswith("skipped")
+    unmapped = row_of(first_import, "second_layer/resnet_v1_n3_d20.keras")
     assert unmapped.startswith("skipped") and "environment" in unmapped
     assert "28 imported" in first_import and "invalid" not in first_import
 
 
 def test_second_import_adds_a_version_and_leaves_the_first_untouched(
-    project, release, first_import, monkeypatch, capsys, tmp_path
+    project, release, first_import, models_folder, monkeypatch, capsys, tmp_path
 ):
-    import keras
-
-    model = keras.Sequential(
-        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
-    )
-    model.save(tmp_path / "real.keras")
     real_models = write_zip(
         tmp_path / "models.zip",
-        {"models/resnet_v1_n3_d20.keras": (tmp_path / "real.keras").read_bytes()},
+        {"models/resnet_v1_n3_d20.keras": keras_model_bytes("again", models_folder)},
     )
     # AutoAttack on the first 10 test images (num_images), its labels beside it.
     clean_test = release["clean_test"]
@@ -424,62 +501,176 @@ def test_second_import_adds_a_version_and_leaves_the_first_untouched(
     autoattack = load(project, "autoattack_test")
     assert autoattack["x"].shape == (10, 32, 32, 3)
     np.testing.assert_array_equal(autoattack["y"], clean_test["y"][:10])
-    assert autoattack["label_source"].startswith("clean_test")
-    # TensorFlowModelDataset reads the copied file as the latest version.
+    # The catalog's model entry reads the copied file as the latest version.
     loaded = load(project, "model__u0__resnet_v1_d20")
-    probs = loaded.predict(release["clean_test"]["x"][:2], verbose=0)
-    assert probs.shape == (2, 10)
-    np.testing.assert_allclose(probs, model.predict(release["clean_test"]["x"][:2], verbose=0))
+    assert loaded.name == "again" and loaded.predict(clean_test["x"][:2], verbose=0).shape == (
+        2,
+        10,
+    )
 
 
-def test_unsafe_members_and_bad_artifacts_are_refused(
-    project, release, first_import, monkeypatch, capsys, tmp_path
+def crafted_models(folder: Path) -> dict[str, bytes]:
+    """Models that cannot work here, each under a name that maps to a real entry."""
+    good = keras_model_bytes("good", folder)
+
+    def inject(config):  # a layer that names an arbitrary function to call
+        config["config"]["layers"][1]["module"] = "os"
+        config["config"]["layers"][1]["class_name"] = "system"
+
+    return {
+        "models/vgg11_raw.keras": fake_keras("made-up config"),
+        "models/vgg13_raw.keras": keras_model_bytes("lambda", folder, lambda_layer=True),
+        "models/vgg16_raw.keras": with_config(good, inject),
+        "models/vgg19_raw.keras": keras_model_bytes("mnist", folder, (28, 28, 1), classes=5),
+        "models/resnet_v1_n3_d20.keras": keras_model_bytes("logits", folder, act=None),
+        "models/resnet_v1_n9_d56.keras": keras_model_bytes("diverged", folder, nan=True),
+        "models/resnet_v2_n3_d20.keras": good,  # the one valid model: still not written
+    }
+
+
+def test_models_that_cannot_work_are_invalid_and_nothing_is_written(
+    project, first_import, models_folder, monkeypatch, capsys, tmp_path
 ):
-    link = zipfile.ZipInfo("models/resnet_v2_n9_d56.keras")
-    link.external_attr = (stat.S_IFLNK | 0o777) << 16
-    bad = tmp_path / "bad.zip"
-    with zipfile.ZipFile(bad, "w") as archive:
-        archive.writestr("../vgg11_raw.keras", fake_keras("escape"))
-        archive.writestr("/abs/" + WEAK_TEST, b"not read")
-        archive.writestr(link, "/etc/passwd")
-        archive.writestr("models/vgg13_raw.keras", b"not a zip")  # a corrupt checkpoint
-        archive.writestr("a/vgg16_raw.keras", fake_keras("one"))
-        archive.writestr("b/vgg16_raw.keras", fake_keras("two"))  # same entry: ambiguous
-        archive.writestr(
-            "apgdce_ART/" + WEAK_TEST.replace("U0", "U1"),
-            npz_bytes(x_adv=np.full((3, 32, 32, 3), 2.0, np.float32), y=np.zeros(3, np.int64)),
-        )
-        # AutoAttack images that are no attack of clean_test, and no labels beside them.
-        archive.writestr(AUTOATTACK, npy_bytes(np.full((40, 32, 32, 3), 0.5, np.float32)))
-        archive.writestr("models/vgg19_raw.keras", fake_keras("vgg19_raw"))  # a valid one
+    bad = write_zip(tmp_path / "models.zip", crafted_models(models_folder))
     before = data_files(project)
 
     code, out = run_importer(project, monkeypatch, capsys, bad)
 
     assert code == 1
     for member, reason in [
-        ("../vgg11_raw.keras", "unsafe member ('..' in its path): refused, not read"),
-        ("/abs/" + WEAK_TEST, "unsafe member (absolute path)"),
-        ("models/resnet_v2_n9_d56.keras", "unsafe member (symbolic link)"),
-        ("models/vgg13_raw.keras", "not a .keras archive"),
-        ("a/vgg16_raw.keras", "ambiguous"),
-        ("b/vgg16_raw.keras", "ambiguous"),
-        ("apgdce_ART/" + WEAK_TEST.replace("U0", "U1"), "not [0, 1]"),
-        (AUTOATTACK, "labels needed: clean_test cannot give them (the images are not"),
+        ("models/vgg11_raw.keras", "Keras refused to load it in safe mode"),
+        ("models/vgg13_raw.keras", "Keras refused to load it in safe mode"),
+        ("models/vgg16_raw.keras", "Keras refused to load it in safe mode"),
+        ("models/vgg19_raw.keras", "takes inputs of shape [(None, 28, 28, 1)]"),
+        ("models/resnet_v1_n3_d20.keras", "not 10 probabilities per image"),
+        ("models/resnet_v1_n9_d56.keras", "NaN or infinite weights"),
     ]:
-        (line,) = [ln for ln in out.splitlines() if f"bad.zip:{member}" in ln.split()[1:2]]
+        line = row_of(out, member)
         assert line.startswith("invalid") and reason in line, line
-    assert "Exit 1" in out
-    after = data_files(project)
-    added = sorted(set(after) - set(before))
-    assert all("vgg19_raw" in path for path in added) and len(added) == 2  # model + history
-    assert {k: v for k, v in after.items() if k in before} == before
-    assert not (project.parent / "vgg11_raw.keras").exists()
+    assert row_of(out, "models/resnet_v2_n3_d20.keras").startswith("not written")
+    assert "Nothing was written: the import is all or nothing" in out
+    assert data_files(project) == before
 
 
-def test_dry_run_writes_nothing_and_loads_no_framework(project, release, first_import):
+def crafted_sets(clean_test: dict) -> dict[str, bytes]:
+    x = clean_test["x"]
+    y = clean_test["y"]
+    wrong_labels = (y + 1) % 10  # every label differs
+    name = "apgdce_ART/" + WEAK_TEST
+    return {
+        name.replace("U0", "U1"): npz_bytes(x_adv=perturbed(x, 0.4, 1), y=wrong_labels),
+        name.replace("U0", "SPs"): npz_bytes(
+            x_adv=np.random.default_rng(0).random(x.shape, dtype=np.float32), y=y
+        ),
+        name.replace("U0", "vgg11_raw"): npz_bytes(x_adv=perturbed(x, 0.4, 2), y=y, eps="abc"),
+        name.replace("U0", "vgg13_raw"): npz_bytes(
+            x_adv=perturbed(x, 0.4, 3), y=np.array([{"label": 1}] * len(y), dtype=object)
+        ),
+        name.replace("U0", "vgg16_raw"): npz_bytes(x_adv=perturbed(x, 0.4, 4), y=y),  # valid
+        name.replace("U0", "vgg19_raw"): npz_bytes(x_adv=perturbed(x, 0.4, 5), y=y, eps=1e9),
+        AUTOATTACK: npy_header_only((10_000_000, 32, 32, 3)),
+        "../vgg11_raw.keras": b"never read",
+    }
+
+
+def test_attacked_sets_that_are_not_attacks_of_the_clean_split_are_invalid(
+    project, release, first_import, monkeypatch, capsys, tmp_path
+):
+    bad = write_zip(tmp_path / "adversarial_samples.zip", crafted_sets(release["clean_test"]))
     before = data_files(project)
-    args = [str(release["models"]), str(release["adversarial"]), "--dry-run", "--env", "tiny"]
+
+    code, out = run_importer(project, monkeypatch, capsys, bad)
+
+    assert code == 1
+    name = "apgdce_ART/" + WEAK_TEST
+    for member, reason in [
+        (name.replace("U0", "U1"), "labels differ from clean_test's at 40 of 40 positions"),
+        (name.replace("U0", "SPs"), "not an attack of clean_test"),
+        (name.replace("U0", "vgg11_raw"), "eps 'abc' in the file is not a number"),
+        (name.replace("U0", "vgg13_raw"), "Python objects"),
+        (name.replace("U0", "vgg19_raw"), "the file name says eps 0.5 but the file stores"),
+        (AUTOATTACK, "its header declares shape (10000000, 32, 32, 3) float32 (114 GiB)"),
+        ("../vgg11_raw.keras", "unsafe member ('..' in its path): refused, not read"),
+    ]:
+        line = row_of(out, member)
+        assert line.startswith("invalid") and reason in line, line
+    assert row_of(out, name.replace("U0", "vgg16_raw")).startswith("not written")
+    assert "Traceback" not in out and data_files(project) == before
+
+
+def test_members_larger_than_any_artifact_are_refused_before_inflating(
+    project, first_import, monkeypatch, capsys, tmp_path
+):
+    import logifold_kedro.importer.arrays as arrays
+    import logifold_kedro.importer.core as core
+
+    for module in (arrays, core):
+        monkeypatch.setattr(module, "MAX_MEMBER_BYTES", 2**20)
+    inflated = []
+    monkeypatch.setattr(core._Importer, "_copy_member", lambda *a: inflated.append(a))
+    member = "apgdce_ART/" + WEAK_TEST
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(member, b"\0" * (3 * 2**20))  # 3 MiB of zeros, a few KiB compressed
+    code, out = run_importer(project, monkeypatch, capsys, tmp_path / "bomb.zip")
+    assert code == 1 and not inflated
+    assert "declares 3 MiB uncompressed, more than any release artifact" in row_of(out, member)
+
+
+def test_a_failure_while_writing_says_exactly_what_was_written(
+    project, release, first_import, monkeypatch, capsys, tmp_path
+):
+    import logifold_kedro.importer.core as core
+
+    calls = []
+    original = core.publish_versioned_file
+
+    def fail_second(config, version, source):
+        calls.append(config["filepath"])
+        if len(calls) == 2:
+            raise OSError("No space left on device (simulated)")
+        return original(config, version, source)
+
+    monkeypatch.setattr(core, "publish_versioned_file", fail_second)
+    before = data_files(project)
+    code, out = run_importer(project, monkeypatch, capsys, release["adversarial"])
+    assert code == 1
+    assert "writing stopped: " in out and "No space left on device (simulated)" in out
+    summary = re.search(r"Written \(complete versions (\S+)\): (.*); not written: (.*)\.", out)
+    version, written, not_written = summary[1], summary[2].split(", "), summary[3].split(", ")
+    assert len(written) == 1 and len(not_written) == 2, out
+    added = sorted(set(data_files(project)) - set(before))
+    assert len(added) == 1 and f"{written[0]}.npz/{version}/" in added[0]
+    assert {k: v for k, v in data_files(project).items() if k in before} == before
+
+
+def test_an_import_while_a_run_uses_the_folder_is_refused(
+    project, release, first_import, monkeypatch, capsys
+):
+    before = data_files(project)
+    folder = project / "data" / "08_reporting" / "tiny" / "seed42"
+    with RunLock(folder, command="kedro run --pipelines immunization"):
+        code, out = run_importer(project, monkeypatch, capsys, release["adversarial"])
+    assert code == 1 and "another run is using the run folder" in out
+    assert "kedro run --pipelines immunization" in out and "Nothing was imported" in out
+    assert data_files(project) == before
+
+
+def test_sets_before_the_clean_splits_are_invalid_with_the_command_to_run(
+    tmp_path, release, monkeypatch, capsys
+):
+    empty = make_project_copy(tmp_path / "empty")
+    code, out = run_importer(empty, monkeypatch, capsys, release["adversarial"])
+    assert code == 1
+    assert "clean_test is not in the catalog yet" in row_of(out, f"apgdce_ART/{WEAK_TEST}")
+    assert "run `kedro run --env tiny --pipelines training --tags data` first" in out
+    assert not (empty / "data" / "07_model_output").exists()
+
+
+def test_dry_run_writes_nothing_and_loads_no_framework_for_image_sets(
+    project, release, first_import
+):
+    before = data_files(project)
+    args = [str(release["adversarial"]), "--dry-run", "--env", "tiny"]
     code = f"""
         from logifold_kedro.importer import main
         print("EXIT", main({args!r}))
