@@ -268,6 +268,9 @@ class RunFolderLockHook:
         folder = run_folder_of(conf_catalog, scale, self._project_path)
         if folder is not None:
             self._folders[save_version] = folder
+            # Catalogs built without a run (notebooks, the importer) are never popped.
+            while len(self._folders) > 16:
+                self._folders.pop(next(iter(self._folders)))
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
