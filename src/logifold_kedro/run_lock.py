@@ -57,9 +57,12 @@ def process_start_time(pid: int) -> str | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this PID exists on this host."""
+    """Whether a process with this PID exists on this host (on Windows, where signal 0 would
+    terminate the process, every PID counts as alive and the heartbeat decides)."""
     if pid <= 0:
         return False
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +89,7 @@ def owner_record(command: str) -> dict[str, Any]:
 def stale_reason(record: dict[str, Any], now: float | None = None) -> str | None:
     """Why a lock's owner is gone (the lock may be taken over), or None while it may be alive."""
     now = time.time() if now is None else now
-    if record.get("host") == socket.gethostname():
+    if record.get("host") == socket.gethostname() and os.name != "nt":
         pid = int(record.get("pid", -1))
         if pid == os.getpid() and record.get("token") not in _HELD_TOKENS:
             return "a run of this process ended without releasing it"
