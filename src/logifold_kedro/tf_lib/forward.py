@@ -14,6 +14,11 @@ import keras
 import tensorflow as tf
 
 from logifold_kedro.memo import KeptLRU
+from logifold_kedro.tf_lib.onednn import route_strided_1x1_filter_gradients
+
+# APGD differentiates the models it gets from here; its gradients must not run oneDNN's faulty
+# strided 1x1 backward-weights kernel either (see tf_lib.onednn).
+route_strided_1x1_filter_gradients()
 
 # Compiled passes by model id (the model kept with its pass).
 _FORWARD: KeptLRU[Any] = KeptLRU(64)

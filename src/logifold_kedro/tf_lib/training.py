@@ -39,9 +39,14 @@ import tensorflow as tf
 
 from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
+from logifold_kedro.tf_lib.onednn import route_strided_1x1_filter_gradients
 from logifold_kedro.tf_lib.progress import PredictionProgressLogger, TrainingProgressLogger
 
 logger = logging.getLogger(__name__)
+
+# Before any train step is traced: oneDNN's strided 1x1 backward-weights kernel overruns its
+# workspace for the demo ResNets' projection shortcut (see tf_lib.onednn).
+route_strided_1x1_filter_gradients()
 
 REQUIRED_RECIPE_KEYS = ("epochs", "batch_size", "learning_rate")
 
