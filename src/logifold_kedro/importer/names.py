@@ -17,7 +17,7 @@ from typing import Any
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
-# Iterations of the reference's APGD file names -> the project's setting names (METHOD.md).
+# Iterations of the reference's APGD file names -> the project's setting names (docs/method.md).
 ITERATIONS_TO_SETTING = {2: "weak", 10: "strong"}
 SPLITS = ("train", "val", "test")
 U2_ENVIRONMENTS = ("union", "weak", "strong")

@@ -460,7 +460,7 @@ def test_write_report_has_every_section_and_embedded_pngs():
     report, summary = write_report(**report_inputs("demo"))
     positions = [report.index(heading + "\n") for heading in HEADINGS]
     assert positions == sorted(positions)
-    assert "CPU demo scale" in report
+    assert "CPU scale (demo)" in report
     assert f"Threshold target core accuracy: **{THRESHOLD_PARAMS['target']}**" in report
     assert "scan 2.0 down to 0.02, step 0.01, min core 10" in report
     images = re.findall(r"!\[figure\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", report)
@@ -485,7 +485,7 @@ def test_write_report_has_every_section_and_embedded_pngs():
 
 def test_report_summary_is_json_and_paper_scale_has_no_demo_note():
     report, summary = write_report(**report_inputs("paper"))
-    assert "CPU demo scale" not in report
+    assert "CPU scale" not in report
     text = json.dumps(summary, allow_nan=False)
     assert json.loads(text) == summary
     assert summary["scale"] == "paper"

@@ -19,7 +19,7 @@ def test_report_tables_and_figures(reported):
     text = reports[0].read_text()
     for heading in ("Experiment 1", "Experiment 2", "Experiment 3", "Thresholds", "Adaptive"):
         assert heading in text
-    assert "CPU demo scale" in text
+    assert "CPU scale (tiny)" in text
     pngs = list(root.glob("figures/**/*.png"))
     assert len(pngs) >= 9
     assert all(p.stat().st_size > 1000 for p in pngs)

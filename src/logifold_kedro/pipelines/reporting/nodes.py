@@ -388,7 +388,7 @@ def _seeds_note(experiment2_seeds: pd.DataFrame) -> str:
     if len(seeds) < 2:
         return (
             f"One seed so far ({', '.join(seeds)}): no spread yet. Run the chain for more seeds "
-            "(`kedro run --params seed=7`, ...; README, Several seeds) and this table shows the "
+            "(`kedro run --params seed=7`, ...; docs/uncertainty.md) and this table shows the "
             "mean and standard deviation over all of them."
         )
     return (
@@ -441,7 +441,7 @@ def write_report(
     threshold_plots = threshold_panels(threshold_curves, thresholds, imm_details, threshold_params)
     entropy_plots = entropy_figures(imm_details)
     accuracy_plot = accuracy_figure(experiment2)
-    demo = scale != "paper"
+    cpu_scale = scale != "paper"
     sections = [
         "# Logifold / IMM report",
         f"Scale: **{scale}**. Threshold target core accuracy: **{threshold_params['target']}** "
@@ -449,13 +449,15 @@ def write_report(
             **threshold_params
         ),
     ]
-    if demo:
+    if cpu_scale:
         sections.append(
-            "> **CPU demo scale.** Small models trained for a few epochs on a CIFAR-10 subset, "
-            "fewer APGD restarts, a small WideResNet surrogate trained here, AutoAttack on a few "
-            "test images, and a threshold target below the paper's 0.95. The published columns are "
-            "the paper's numbers at full scale: differences here say nothing about the method. "
-            "Run `kedro run --env paper` on a GPU for comparable numbers."
+            f"> **CPU scale ({scale}).** Models of reduced depth and width trained for a few "
+            "epochs, fewer APGD restarts, a WideResNet surrogate trained here instead of "
+            "RobustBench's pretrained one, AutoAttack and the adaptive attacks on part of the test "
+            "images, and the threshold target above. The published columns are the paper's "
+            "numbers at full scale: compare the direction of each finding (the claims table, with "
+            "its intervals), not the values. Run `kedro run --env paper` on a GPU for comparable "
+            "numbers."
         )
     sections += [
         "## Base models (U0)",
@@ -474,7 +476,7 @@ def write_report(
         f"test images ({bootstrap_params.get('n_resamples', 1000)} resamples, seed "
         f"{bootstrap_params.get('seed', 0)}; the numbers of one row share resamples). It covers "
         "the sampling of test images only, not training randomness: for that, compare seeds "
-        "(README, Several seeds). Thresholds carry the interval of their bootstrap "
+        "(docs/uncertainty.md). Thresholds carry the interval of their bootstrap "
         "distribution over the validation set (figure below).",
         "## Thresholds chosen on validation",
         to_markdown(thresholds_table),
