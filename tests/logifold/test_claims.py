@@ -12,6 +12,7 @@ from logifold_kedro.logifold.claims import (
     HOLDS,
     NOT_RESOLVED,
     claim_verdict,
+    core_accuracy_advantage,
     core_accuracy_margin,
     paired_mean_difference,
     paired_mean_differences,
@@ -183,3 +184,36 @@ def test_the_margin_interval_is_the_core_ratio_interval_minus_the_target():
     assert margin.high == pytest.approx(bounds["c_high"] - 0.6)
     with pytest.raises(ValueError, match="finite"):
         core_accuracy_margin(correct, core, float("nan"))
+
+
+# --- core accuracy against the whole set ---------------------------------------------------------
+def test_a_core_more_accurate_than_its_set_holds_and_a_core_of_the_wrong_ones_fails():
+    core = np.arange(200) < 80
+    right_on_core = core | (np.arange(200) % 3 == 0)  # core all right, a third of the rest
+    advantage = core_accuracy_advantage(right_on_core, core, **SETTINGS)
+    assert advantage.estimate == pytest.approx(1.0 - right_on_core.mean())
+    assert advantage.low > 0 and claim_verdict(advantage.low, advantage.high, 1) == HOLDS
+    wrong_on_core = ~core & (np.arange(200) % 3 != 0)  # the core all wrong
+    advantage = core_accuracy_advantage(wrong_on_core, core, **SETTINGS)
+    assert advantage.high < 0 and claim_verdict(advantage.low, advantage.high, 1) == FAILS
+
+
+def test_a_core_drawn_at_random_is_not_resolved_and_an_empty_one_is_undefined():
+    rng = np.random.default_rng(11)
+    correct, core = rng.random(400) < 0.5, rng.random(400) < 0.5
+    advantage = core_accuracy_advantage(correct, core, **SETTINGS)
+    assert advantage.low < 0 < advantage.high
+    assert claim_verdict(advantage.low, advantage.high, 1) == NOT_RESOLVED
+    empty = core_accuracy_advantage(correct, np.zeros(400, bool), **SETTINGS)
+    assert np.isnan([empty.estimate, empty.low, empty.high]).all()
+
+
+def test_the_advantage_is_paired_the_core_and_whole_ratios_on_one_resample():
+    rng = np.random.default_rng(2)
+    correct, core = rng.random(300) < 0.6, rng.random(300) < 0.4
+    ones = np.ones(300, bool)
+    replicates = resampled_ratios({"k": (correct & core, core), "a": (correct, ones)}, 500, seed=3)
+    expected = replicate_columns({"d": replicates["k"] - replicates["a"]}, 0.95)
+    advantage = core_accuracy_advantage(correct, core, **SETTINGS)
+    assert advantage.low == pytest.approx(expected["d_low"])
+    assert advantage.high == pytest.approx(expected["d_high"])

@@ -20,6 +20,11 @@ of 0 their difference ``d = A - B`` lies: the *paper's side* ``s = +1`` (A > B) 
   with ``c_i`` the correctness and ``k_i`` the core indicator of image i; its replicates are
   the bootstrap replicates of the core-accuracy ratio (the same resampling) minus the target.
   An empty core (``sum_i k_i = 0``) leaves m undefined (NaN).
+- Core accuracy against the accuracy on the whole set (paired: both ratios on one resample)::
+
+      a = sum_i c_i k_i / sum_i k_i - (1/N) sum_i c_i
+
+  undefined (NaN) for an empty core.
 - The interval ``[low, high]`` is the percentile interval of the replicates
   (:func:`~logifold_kedro.logifold.bootstrap.replicate_columns`), NaN replicates left out.
 - Verdict of ``[low, high]`` for the paper's side s::
@@ -168,6 +173,50 @@ def core_accuracy_margin(
         float(correct[core].mean()) - target,
         bounds["core_accuracy_low"] - target,
         bounds["core_accuracy_high"] - target,
+        float(confidence),
+        int(n_resamples),
+    )
+
+
+def core_accuracy_advantage(
+    correct: np.ndarray,
+    core: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BootstrapInterval:
+    """Paired bootstrap interval of ``a = sum(c k) / sum(k) - (1/N) sum(c)``: how much more
+    accurate the core is than the whole set it is drawn from.
+
+    Both ratios are computed on the same resamples of the N images (the core of a resample is
+    the resampled images' core), so the interval is of the paired difference.
+
+    Args:
+        correct: (N,) booleans, whether each image is predicted correctly.
+        core: (N,) booleans, whether each image is in the core.
+        n_resamples, confidence, seed: as in :func:`paired_mean_differences`.
+
+    Returns:
+        :class:`BootstrapInterval` of a; NaN (estimate and interval) for an empty core.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    core = np.asarray(core, dtype=bool)
+    if correct.ndim != 1 or correct.shape != core.shape:
+        raise ValueError(
+            f"correct and core must be 1-D of one length, got {correct.shape} and {core.shape}."
+        )
+    if not core.any():
+        return _undefined(confidence, n_resamples)
+    replicates = resampled_ratios(
+        {"core": (correct & core, core), "all": (correct, np.ones_like(core))},
+        n_resamples=n_resamples,
+        seed=seed,
+    )
+    bounds = replicate_columns({"advantage": replicates["core"] - replicates["all"]}, confidence)
+    return BootstrapInterval(
+        float(correct[core].mean() - correct.mean()),
+        bounds["advantage_low"],
+        bounds["advantage_high"],
         float(confidence),
         int(n_resamples),
     )

@@ -8,6 +8,9 @@ A claim compares A with B on the same images (the math: :mod:`logifold_kedro.log
 - ``u1_core_accuracy_vs_target``: A = U1's core accuracy at the environment's threshold, B = the
   threshold target (ours ``params:threshold.target``, the paper's ``published.threshold_target``);
   bootstrap of the core ratio minus the target. An empty core leaves it undefined.
+- ``u1_core_vs_u1_accuracy``: A = U1's core accuracy, B = U1's accuracy on the whole set: is
+  the core more reliable than the set it is drawn from; paired bootstrap of both ratios. The
+  only claims on the clean environment, which has no second generation.
 - ``imm_vs_u1_mean_entropy``: A = the IMM's entropy, B = U1's, as means per image
   (``total / n``, so sets of different sizes compare); paired bootstrap of the difference.
 
@@ -33,6 +36,7 @@ import pandas as pd
 from logifold_kedro.logifold.bootstrap import BootstrapInterval
 from logifold_kedro.logifold.claims import (
     claim_verdict,
+    core_accuracy_advantage,
     core_accuracy_margin,
     paired_mean_differences,
     paper_side,
@@ -55,6 +59,7 @@ class Claim:
     first_short: str
     second_short: str
     thesis_side: int
+    needs_second_generation: bool = True
 
 
 #: Committee names of the accuracy claims: (array prefix in imm_details and published column
@@ -64,7 +69,22 @@ ENTROPY_CLAIM = Claim(
     "imm_vs_u1_mean_entropy", "IMM mean entropy", "U1 mean entropy", "IMM", "U1", -1
 )
 CORE_CLAIM = Claim(
-    "u1_core_accuracy_vs_target", "U1 core accuracy", "threshold target", "U1 core", "target", 1
+    "u1_core_accuracy_vs_target",
+    "U1 core accuracy",
+    "threshold target",
+    "U1 core",
+    "target",
+    1,
+    needs_second_generation=False,
+)
+CORE_VS_WHOLE_CLAIM = Claim(
+    "u1_core_vs_u1_accuracy",
+    "U1 core accuracy",
+    "U1 accuracy",
+    "U1 core",
+    "U1",
+    1,
+    needs_second_generation=False,
 )
 CLAIMS = (
     *(
@@ -72,6 +92,7 @@ CLAIMS = (
         for key, label in ACCURACY_OPPONENTS
     ),
     CORE_CLAIM,
+    CORE_VS_WHOLE_CLAIM,
     ENTROPY_CLAIM,
 )
 #: The columns of the claims table, in order.
@@ -129,6 +150,8 @@ def published_values(
             _number(row2.get("u1_core_accuracy")),
             _number(published.get("threshold_target")),
         )
+    if claim.claim_id == CORE_VS_WHOLE_CLAIM.claim_id:
+        return _number(row2.get("u1_core_accuracy")), _number(row2.get("u1_accuracy"))
     if claim.claim_id == ENTROPY_CLAIM.claim_id:
         row3 = _published_row(published.get("experiment3", ()), environment, evaluation)
         # The number of images: the total entropy's own row, else that set's Experiment 2 row.
@@ -188,7 +211,7 @@ def evaluation_set_claims(
         per_image["imm_entropy"] = np.where(core, h1, per_image["u2_entropy"])
     pairs = {}
     for claim in CLAIMS:
-        if claim.claim_id == CORE_CLAIM.claim_id:
+        if not claim.needs_second_generation:
             continue
         first_key, second_key = _pair_keys(claim)
         if first_key in per_image and second_key in per_image:
@@ -202,6 +225,10 @@ def evaluation_set_claims(
         per_image["u1_correct"], core, target, n_resamples, confidence, seed
     )
     ours[CORE_CLAIM.claim_id] = (margin.estimate + float(target), float(target), margin)
+    correct = per_image["u1_correct"].astype(bool)
+    advantage = core_accuracy_advantage(correct, core, n_resamples, confidence, seed)
+    core_accuracy = float(correct[core].mean()) if core.any() else float("nan")
+    ours[CORE_VS_WHOLE_CLAIM.claim_id] = (core_accuracy, float(correct.mean()), advantage)
     return ours
 
 
@@ -212,12 +239,16 @@ def claims_table(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    without_second_generation: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Every claim on every evaluation set: one row each, columns :data:`CLAIMS_COLUMNS`.
 
     Args:
         evaluation_sets: (environment, evaluation) -> that set's per-sample arrays (see
             :func:`evaluation_set_claims`), in the order the table lists them.
+        without_second_generation: environments that have no U2' by design (clean): only the
+            claims about U1's core get rows there. (An environment whose U2' was skipped keeps
+            its rows, undefined: *not resolved*.)
         published: ``params:published`` (``experiment2``, ``experiment3``, ``threshold_target``).
         target: our threshold target (``params:threshold.target``).
         n_resamples, confidence, seed: the bootstrap (``params:bootstrap``).
@@ -237,6 +268,8 @@ def claims_table(
     rows = []
     for claim in CLAIMS:
         for (environment, evaluation), arrays in evaluation_sets.items():
+            if claim.needs_second_generation and environment in without_second_generation:
+                continue
             first, second, interval = ours[environment, evaluation].get(
                 claim.claim_id, (nan, nan, None)
             )

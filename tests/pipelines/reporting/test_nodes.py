@@ -540,14 +540,15 @@ def test_check_claims_verdicts_on_the_papers_side():
         claim_details(), THRESHOLD_PARAMS, {"n_resamples": 300, "seed": 0}, PUBLISHED
     )
     verdicts = verdicts_of(claims)
-    # Rows: 6 claims x 4 evaluation sets, claims in order, then test before AutoAttack.
-    assert len(claims) == 6 * 4
+    # Rows: 7 claims x 4 evaluation sets, claims in order, then test before AutoAttack.
+    assert len(claims) == 7 * 4
     assert list(claims["claim_id"].unique()) == [
         "imm_vs_u0_accuracy",
         "imm_vs_u1_accuracy",
         "imm_vs_u2_accuracy",
         "imm_vs_all_accuracy",
         "u1_core_accuracy_vs_target",
+        "u1_core_vs_u1_accuracy",
         "imm_vs_u1_mean_entropy",
     ]
     sets = claims.loc[claims["claim_id"] == "imm_vs_u1_accuracy", ["environment", "evaluation"]]
@@ -604,6 +605,38 @@ def test_check_claims_verdicts_on_the_papers_side():
     )
 
 
+def test_the_clean_environment_gets_only_the_claims_about_u1s_core():
+    details = claim_details()
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, C, 400)
+    h1 = rng.random(400)
+    # right on the 200 most certain images, right on 1 in 4 of the others
+    correct = (h1 <= 0.5) | (np.arange(400) % 4 == 0)
+    details.update(
+        {
+            "clean.test.labels": labels,
+            "clean.test.u1_entropy": h1,
+            "clean.test.u1_correct": correct,
+            "clean.test.u0_correct": correct,
+            "clean.test.threshold": np.float64(0.5),
+        }
+    )
+    claims = check_claims(details, THRESHOLD_PARAMS, {"n_resamples": 300, "seed": 0}, PUBLISHED)
+    clean = claims[claims["environment"] == "clean"].set_index("claim_id")
+    assert list(clean.index) == ["u1_core_accuracy_vs_target", "u1_core_vs_u1_accuracy"]
+    whole = clean.loc["u1_core_vs_u1_accuracy"]
+    assert whole["claim"] == "U1 core accuracy > U1 accuracy"
+    assert whole["first_value"] == 1.0 and whole["second_value"] == pytest.approx(correct.mean())
+    assert whole["difference_low"] > 0 and whole["verdict"] == HOLDS
+    assert whole["paper_outcome"].startswith("not published")  # the paper has no clean row
+    # where the paper publishes both, its side comes from them: weak test .9545 > .7732
+    weak = claims.set_index(["claim_id", "environment", "evaluation"]).loc[
+        ("u1_core_vs_u1_accuracy", "weak", "test")
+    ]
+    assert weak["paper_side_from"] == "published"
+    assert weak["paper_difference"] == pytest.approx(0.9545 - 0.7732)
+
+
 def test_the_claims_table_reaches_the_report():
     inputs = report_inputs("paper")
     inputs["claims"] = check_claims(
@@ -618,11 +651,11 @@ def test_the_claims_table_reaches_the_report():
     for verdict in (HOLDS, NOT_RESOLVED, FAILS):
         assert f"| {verdict}" in section
     assert "IMM > U1 (0.8583 vs 0.7732)" in section
-    assert "of 24)." in section
+    assert "of 28)." in section
     # One table row per claim and evaluation set.
     assert (
         sum(line.startswith("| IMM") or line.startswith("| U1") for line in section.split("\n"))
-        == 24
+        == 28
     )
 
 

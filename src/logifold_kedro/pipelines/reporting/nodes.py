@@ -292,21 +292,30 @@ def check_claims(
     bootstrap_params: dict[str, Any],
     published: dict[str, Any],
 ) -> pd.DataFrame:
-    """The paper's claims checked on every environment with a second generation (union, weak,
-    strong), on test and on the AutoAttack set, from the per-sample arrays of
-    ``imm_details``: IMM accuracy against U0, U1, U2' and the all-16 ensemble, U1's core
-    accuracy against ``params:threshold.target``, and the IMM's entropy against U1's (mean per
-    image). Each row: our difference with its paired bootstrap interval (``params:bootstrap``),
+    """The paper's claims checked on every environment, on test and on the AutoAttack set,
+    from the per-sample arrays of ``imm_details``: U1's core accuracy against
+    ``params:threshold.target`` and against U1's accuracy on the whole set (every environment),
+    and where there is a second generation (union, weak, strong) IMM accuracy against U0, U1,
+    U2' and the all-16 ensemble and the IMM's entropy against U1's (mean per image). Each row:
+    our difference with its paired bootstrap interval (``params:bootstrap``),
     the verdict (holds / not resolved / fails) for the side of 0 the paper's own numbers show,
     and those numbers (``report_lib.claims`` defines the side per row)."""
     settings = bootstrap_settings(bootstrap_params)
+    without_u2 = [e for e in ENVIRONMENTS if e not in U2_ENVIRONMENTS]
     evaluation_sets = {}
     for evaluation in CLAIM_EVALUATIONS:
-        for environment in U2_ENVIRONMENTS:
+        # the environments without a U2' first (clean), then the paper's table order
+        for environment in (*without_u2, *U2_ENVIRONMENTS):
             arrays = _details_for(imm_details, environment, evaluation)
             if arrays:
                 evaluation_sets[environment, evaluation] = arrays
-    table = claims_table(evaluation_sets, published, float(threshold_params["target"]), **settings)
+    table = claims_table(
+        evaluation_sets,
+        published,
+        float(threshold_params["target"]),
+        **settings,
+        without_second_generation=without_u2,
+    )
     counts = table["verdict"].value_counts()
     logger.info("claims: %s", ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS))
     return table
@@ -328,7 +337,9 @@ def _claims_section(
         "IMM accuracy against U0, U1, U2' and the all-16 ensemble (per-image correctness); U1's "
         f"core accuracy against the threshold target (ours {threshold_params['target']}, the "
         f"paper's {published.get('threshold_target', '-')}; an empty core leaves it "
-        "undefined); the IMM's entropy against U1's, as means per image (total / n). "
+        "undefined) and against U1's accuracy on the whole set (is the core more reliable than "
+        "the set it is drawn from: the only claims on clean, which has no U2'); the IMM's "
+        "entropy against U1's, as means per image (total / n). "
         "**The claim is written in the direction the paper's own numbers show** for that "
         "environment and evaluation set: on the AutoAttack set the paper's IMM is below U1 and "
         "below the all-16 ensemble, so those rows read `IMM accuracy < ...`. Where the paper "
