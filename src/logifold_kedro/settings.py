@@ -4,7 +4,6 @@
 paper-scale values of METHOD.md (`kedro run --env paper`); `conf/local` is for a user's overrides.
 """
 
-import os
 import warnings
 
 from kedro.config import OmegaConfigLoader
@@ -18,10 +17,6 @@ from logifold_kedro.hooks import (
     RunLogHook,
     RunVersionsHook,
 )
-
-# Before anything (the catalog, the preflight check) can import TensorFlow: its oneDNN CPU
-# kernels crash on some final batch sizes (see logifold_kedro.tf_lib). A user's choice wins.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)

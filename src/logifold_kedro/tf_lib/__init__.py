@@ -1,21 +1,22 @@
 """TensorFlow/Keras library: setup, architectures, training, specialists, committees, APGD.
 
 Importing this package imports neither TensorFlow nor torch. It only applies one guard first
-(STACK.md, trap 2): torch loads ``triton`` lazily, and loading triton after TensorFlow crashes
+(docs/stack.md, trap 2): torch loads ``triton`` lazily, and loading triton after TensorFlow crashes
 the process (exit 139). Eager torch never needs triton, so unless triton is already imported,
 ``sys.modules["triton"]`` is set to ``None``: a later ``import triton`` (by torch, robustbench,
 ...) then raises ImportError, which torch treats as "triton not available".
 
-A second guard: TensorFlow 2.21's oneDNN CPU kernels corrupt the heap (``double free``, exit
-134/139) when training these ResNets on a final batch of 17 images (e.g. 1,489 images in batches
-of 64); reproduced with a bare ``model.fit``. Unless the user set ``TF_ENABLE_ONEDNN_OPTS``, it is
-set to ``0`` before TensorFlow loads (about 15% slower on this CPU, and never a crash).
+``TF_ENABLE_ONEDNN_OPTS`` is left alone: TensorFlow's default on x86 is oneDNN on, faster here
+than off (benchmarks/README.md, "oneDNN"). The heap crash that once made the project turn it off
+(``double free``, exit 134/139, training on a final batch of 17 images) is one faulty oneDNN
+kernel, the backward-weights pass of a strided 1x1 convolution with fewer than 16 input channels
+(the demo ResNet v1s' projection shortcut). `tf_lib.onednn` routes that gradient around it;
+`training` and `forward` install the route when they are imported.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,4 @@ def _block_triton_before_tensorflow() -> None:
     )
 
 
-def disable_onednn_before_tensorflow() -> None:
-    """Turn TensorFlow's oneDNN CPU kernels off unless the user chose (see the module docstring)."""
-    if "tensorflow" in sys.modules and "TF_ENABLE_ONEDNN_OPTS" not in os.environ:
-        logger.warning("TensorFlow was imported before logifold_kedro.tf_lib: oneDNN stays on")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
 _block_triton_before_tensorflow()
-disable_onednn_before_tensorflow()
