@@ -4,8 +4,9 @@ Images arrive as the catalog holds them, float32 NHWC in [0, 1]; they become NCH
 inside the functions. RobustBench models take NCHW input in [0, 1] (any normalisation is part of
 the model; the `Standard` WideResNet-28-10 has none) and return logits.
 
-Checkpoint layout (STACK.md, trap 3): ``<model_dir>/<dataset>/<threat_model>/<name>.pt`` holding
-``{"state_dict": ...}``, read by ``robustbench.utils.load_model`` with ``map_location="cpu"``.
+Checkpoint layout (docs/stack.md, trap 3): ``<model_dir>/<dataset>/<threat_model>/<name>.pt``
+holding ``{"state_dict": ...}``, read by ``robustbench.utils.load_model`` with
+``map_location="cpu"``.
 ``load_model`` downloads from Google Drive when the file is missing; ``load_surrogate`` checks the
 file first so an offline machine gets a clear FileNotFoundError instead of a network error.
 
