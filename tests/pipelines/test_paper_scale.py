@@ -35,6 +35,9 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+# Imported for its triton guard, in place before robustbench is imported below, whatever
+# earlier tests loaded (docs/stack.md, trap 2); it loads neither framework.
+import logifold_kedro.tf_lib  # noqa: F401
 from logifold_kedro.pipeline_registry import STAGES
 from logifold_kedro.pipelines.naming import ENVIRONMENTS, u0_members
 from tests.pipelines.conftest import REPO, load, make_project_copy, run_stage
