@@ -36,9 +36,10 @@ def test_report_tables_and_figures(reported):
     assert {"u2_accuracy_on_u1_out_of_core_published", "u1_out_of_core_size_ours"} <= set(
         out_of_core.columns
     )
-    # The claims: 6 per environment with a U2' (union, weak, strong) on test and AutoAttack.
+    # The claims: 7 per environment with a U2' (union, weak, strong) on test and AutoAttack,
+    # and the 2 about U1's core on clean (test only).
     claims = load(reported, "claims_metrics")
-    assert len(claims) == 6 * 3 * 2
+    assert len(claims) == 7 * 3 * 2 + 2
     assert set(claims["verdict"]) <= {"holds", "not resolved", "fails"}
     assert "## The paper's claims, checked" in text and "paper's outcome" in text
 
