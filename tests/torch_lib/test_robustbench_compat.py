@@ -149,6 +149,7 @@ def test_missing_checkpoint_raises_before_any_download(tmp_path, monkeypatch, wr
             load_surrogate(tmp_path / "robustbench", name, "cifar10", "L2")
         message = str(error.value)
         assert str(checkpoint_path(tmp_path / "robustbench", name)) in message
-        assert "load_model(" in message and "copy the downloaded file" in message
+        assert f"fetch_surrogate --model-name {name!r}" in message
+        assert "copy the downloaded file" in message
     assert attempts == []
     assert not (tmp_path / "robustbench").exists()

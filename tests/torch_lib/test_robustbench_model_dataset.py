@@ -102,7 +102,8 @@ def test_missing_official_checkpoint_names_the_path(tmp_path):
     with pytest.raises(DatasetError) as error:
         dataset.load()
     expected = tmp_path / "raw" / "cifar10" / "L2" / "Standard.pt"
-    assert str(expected) in str(error.value) and "load_model('Standard'" in str(error.value)
+    assert str(expected) in str(error.value)
+    assert "fetch_surrogate --model-name 'Standard'" in str(error.value)
 
 
 def test_unknown_name_without_architecture_is_an_error(tmp_path):

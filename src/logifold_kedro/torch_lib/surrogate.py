@@ -60,10 +60,11 @@ AUGMENT_KEYS = ("width_shift", "height_shift", "horizontal_flip")
 # robustbench.utils.rm_substr_from_state_dict strips these from keys (see _check_state_dict_keys).
 _ROBUSTBENCH_STRIPPED = ("module.", "model.")
 
+# The model name stays quoted: callers substitute their own for 'Standard'.
 OBTAIN_STANDARD_HINT = (
-    "On a machine with internet access run\n"
-    "  python -c \"from robustbench.utils import load_model; load_model('Standard', "
-    "dataset='cifar10', threat_model='L2', model_dir='data/01_raw/robustbench')\"\n"
+    "On a machine with internet access run, from the project root,\n"
+    "  python -m logifold_kedro.torch_lib.fetch_surrogate --model-name 'Standard' "
+    "--model-dir data/01_raw/robustbench\n"
     "then copy the downloaded file to the path above."
 )
 
