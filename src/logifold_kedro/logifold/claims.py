@@ -135,6 +135,17 @@ def paired_mean_difference(
     return intervals["difference"]
 
 
+def _check_correct_and_core(correct: np.ndarray, core: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as booleans, refused unless 1-D of one length."""
+    correct = np.asarray(correct, dtype=bool)
+    core = np.asarray(core, dtype=bool)
+    if correct.ndim != 1 or correct.shape != core.shape:
+        raise ValueError(
+            f"correct and core must be 1-D of one length, got {correct.shape} and {core.shape}."
+        )
+    return correct, core
+
+
 def core_accuracy_margin(
     correct: np.ndarray,
     core: np.ndarray,
@@ -154,12 +165,7 @@ def core_accuracy_margin(
     Returns:
         :class:`BootstrapInterval` of m; NaN (estimate and interval) for an empty core.
     """
-    correct = np.asarray(correct, dtype=bool)
-    core = np.asarray(core, dtype=bool)
-    if correct.ndim != 1 or correct.shape != core.shape:
-        raise ValueError(
-            f"correct and core must be 1-D of one length, got {correct.shape} and {core.shape}."
-        )
+    correct, core = _check_correct_and_core(correct, core)
     target = float(target)
     if not math.isfinite(target):
         raise ValueError(f"target must be a finite number, got {target!r}.")
@@ -199,12 +205,7 @@ def core_accuracy_advantage(
     Returns:
         :class:`BootstrapInterval` of a; NaN (estimate and interval) for an empty core.
     """
-    correct = np.asarray(correct, dtype=bool)
-    core = np.asarray(core, dtype=bool)
-    if correct.ndim != 1 or correct.shape != core.shape:
-        raise ValueError(
-            f"correct and core must be 1-D of one length, got {correct.shape} and {core.shape}."
-        )
+    correct, core = _check_correct_and_core(correct, core)
     if not core.any():
         return _undefined(confidence, n_resamples)
     replicates = resampled_ratios(
