@@ -83,7 +83,7 @@ def probe_images(clean_test: dict | None) -> np.ndarray:
 
 def _keras() -> Any:
     try:
-        # tf_lib's guards (triton, oneDNN) must run before TensorFlow loads.
+        # tf_lib's triton guard must run before TensorFlow loads.
         importlib.import_module("logifold_kedro.tf_lib")
         keras = importlib.import_module("keras")
     except ImportError as error:
