@@ -1,7 +1,8 @@
 """Project settings for logifold-kedro.
 
-`conf/base` is the CPU demo scale and is what a bare `kedro run` uses; `conf/paper` holds the
-paper-scale values of METHOD.md (`kedro run --env paper`); `conf/local` is for a user's overrides.
+`conf/base` is the CPU demo scale and is what a bare `kedro run` uses; `conf/study` the full
+archive on a CPU (`kedro run --env study`); `conf/paper` the paper-scale values of docs/method.md
+(`kedro run --env paper`); `conf/local` is for a user's overrides.
 """
 
 import warnings
