@@ -261,6 +261,12 @@ def test_a_threshold_left_at_zero_is_explained_by_the_best_core_validation_reach
     strong, weak = sorted(notes, key=lambda note: "weak" in note)
     assert "**strong**" in strong and "0.5000" in strong and "below the target 0.60" in strong
     assert "**weak**" in weak and "no core of the minimum size" in weak
+    # a thresholds.json written before the scan recorded its best core accuracy
+    old = {
+        e: {k: v for k, v in t.items() if not k.startswith("best_")} for e, t in thresholds.items()
+    }
+    old_notes = unreached_threshold_notes(compare_thresholds(old, published))
+    assert len(old_notes) == 2 and all("predates" in note for note in old_notes)
 
 
 # --- figures -------------------------------------------------------------------------------------

@@ -162,11 +162,14 @@ def unreached_threshold_notes(thresholds: pd.DataFrame) -> list[str]:
     validation images; without it (a core that was never large enough) the sentence says so.
     """
     notes = []
+    recorded = "best_core_accuracy" in thresholds.columns
     for row in thresholds.itertuples(index=False):
         if bool(row.reached):
             continue
-        best = getattr(row, "best_core_accuracy", float("nan"))
-        if best is None or pd.isna(best):
+        best = row.best_core_accuracy if recorded else float("nan")
+        if not recorded:
+            why = "this thresholds version predates the record of the best core accuracy"
+        elif best is None or pd.isna(best):
             why = "no core of the minimum size formed on validation"
         else:
             why = (
