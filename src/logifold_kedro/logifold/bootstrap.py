@@ -67,8 +67,9 @@ def bootstrap_ci(
 ) -> BootstrapInterval:
     """Percentile bootstrap interval of ``statistic_fn(*arrays)``.
 
-    Each resample draws N indices uniformly with replacement (N = length of the first axis,
-    shared by all arrays) and evaluates ``statistic_fn(*(a[idx] for a in arrays))``.
+    ``[low, high]`` are the ``(1 -+ confidence) / 2`` percentiles of the replicates
+    ``s*_r = statistic_fn(*(a[I_r] for a in arrays))``, r = 1..B, where each ``I_r`` draws N
+    indices uniformly with replacement (N = length of the first axis, shared by all arrays).
 
     Args:
         statistic_fn: maps the arrays to a scalar (for example ``np.mean``).
@@ -200,6 +201,56 @@ def core_ratios(correct: np.ndarray, core: np.ndarray) -> dict[str, tuple[np.nda
         "core_accuracy": (correct & core, core),
         "out_of_core_accuracy": (correct & ~core, ~core),
     }
+
+
+def core_metric_intervals(
+    correct: np.ndarray,
+    core: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, BootstrapInterval]:
+    """Paired percentile bootstrap intervals of one classifier's core metrics.
+
+    The four ratios of :func:`core_ratios` (``overall_accuracy = sum(c) / N``,
+    ``core_coverage = sum(k) / N``, ``core_accuracy = sum(c k) / sum(k)``,
+    ``out_of_core_accuracy = sum(c (1-k)) / sum(1-k)``), all evaluated on the same B resamples
+    of the N samples (:func:`resampled_ratios`), with their
+    ``(1 -+ confidence) / 2`` percentiles (:func:`replicate_columns`).
+
+    Args:
+        correct: (N,) booleans, whether each sample is predicted correctly.
+        core: (N,) booleans, whether each sample is in the core (e.g. ``entropy <= t``).
+        n_resamples: number of bootstrap resamples B.
+        confidence: coverage of the intervals, in (0, 1).
+        seed: the same seed gives the same intervals.
+
+    Returns:
+        name -> :class:`BootstrapInterval` (estimate on all N samples); a ratio over an empty
+        set (an empty core, or everything in the core) has a NaN estimate and interval.
+    """
+    _check_bootstrap_settings(n_resamples, confidence)
+    correct, core = np.asarray(correct), np.asarray(core)
+    if correct.ndim != 1 or correct.shape != core.shape:
+        raise ValueError(
+            f"correct and core must be 1-D of one length, got {correct.shape} and {core.shape}."
+        )
+    ratios = core_ratios(correct, core)
+    bounds = replicate_columns(
+        resampled_ratios(ratios, n_resamples=n_resamples, seed=seed), confidence
+    )
+    intervals = {}
+    for name, (numerator, denominator) in ratios.items():
+        total = int(np.count_nonzero(denominator))
+        estimate = np.count_nonzero(numerator) / total if total else float("nan")
+        intervals[name] = BootstrapInterval(
+            float(estimate),
+            bounds[f"{name}_low"],
+            bounds[f"{name}_high"],
+            float(confidence),
+            int(n_resamples),
+        )
+    return intervals
 
 
 def bootstrap_settings(params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -237,7 +237,11 @@ def paper_side(paper_difference: float | None, default_side: int) -> int:
 
 def claim_verdict(low: float, high: float, side: int) -> str:
     """``holds``, ``fails`` or ``not resolved`` for the interval ``[low, high]`` of a
-    difference and the paper's side ``side`` (+1 or -1) of 0 (rule in the module docstring)."""
+    difference and the paper's side ``side`` (+1 or -1) of 0.
+
+    ``holds`` if ``side * low > 0`` and ``side * high > 0``; ``fails`` if both are ``< 0``;
+    ``not resolved`` otherwise (the interval contains or touches 0, or is NaN).
+    """
     side = _check_side(side)
     low, high = float(low), float(high)
     if math.isnan(low) or math.isnan(high):

@@ -79,7 +79,7 @@ def core_mask(entropy: np.ndarray, t: float) -> np.ndarray:
 
 
 def accuracy(correct: np.ndarray) -> float:
-    """Mean of a boolean correctness array; NaN for an empty array."""
+    """Accuracy ``(1/N) sum_i correct_i`` of a boolean correctness array; NaN for N = 0."""
     correct = np.asarray(correct, dtype=bool)
     return float(correct.mean()) if correct.size else float("nan")
 

@@ -11,6 +11,10 @@ Total entropy (experiment 3) compares what each system is uncertain about in sum
     ``imm_total = sum_{i: H1_i <= t} H1_i + sum_{i: H1_i > t} H2_i``,
 
 with ``H2`` U2''s committee entropy on the same samples.
+
+:func:`route_committees` does the whole step from the members' probabilities:
+``pbar1``, ``pbar2`` (:func:`~.entropy.mean_probabilities`), ``H1``
+(:func:`~.entropy.committee_entropy`), then :func:`imm_route`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .core import check_entropy, check_threshold
+from .entropy import MemberProbabilities, committee_entropy, mean_probabilities
 
 
 def imm_route(
@@ -27,6 +32,8 @@ def imm_route(
     t: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Route samples by U1's entropy: U1's output on its core, U2''s output elsewhere.
+
+    ``routed_i = u1_i if H1_i <= t else u2_i`` (a sample with ``H1_i == t`` is in the core).
 
     Args:
         u1_probs_mean: U1's output per sample, first axis N: mean probabilities (N, C) or
@@ -61,6 +68,40 @@ def imm_route(
     selector = core.reshape((-1,) + (1,) * (u1_output.ndim - 1))
     routed = np.where(selector, u1_output, u2_output)
     return routed, core
+
+
+def route_committees(
+    u1_member_probs: MemberProbabilities,
+    u2_member_probs: MemberProbabilities,
+    t: float,
+    eps: float = 1e-12,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The IMM from its two committees' member probabilities.
+
+    ``IMM_i = pbar1_i if H1_i <= t else pbar2_i``, with ``pbar1``, ``pbar2`` the mean
+    probabilities of U1 and U2' and ``H1`` U1's committee entropy (log base C, smoothing
+    ``eps``): :func:`imm_route` on the outputs of :func:`~.entropy.mean_probabilities` and
+    :func:`~.entropy.committee_entropy`.
+
+    Args:
+        u1_member_probs: U1's members, (K1, N, C) array or sequence of K1 arrays (N, C).
+        u2_member_probs: U2''s members on the same N samples, (K2, N, C) or K2 arrays (N, C);
+            K2 may differ from K1.
+        t: threshold; the core is ``H1 <= t``.
+        eps: smoothing inside the logarithm of the committee entropy.
+
+    Returns:
+        ``(imm_probs, core)``: the (N, C) routed probabilities (``imm_probs.argmax(axis=1)``
+        are the IMM's predictions) and the (N,) boolean mask of U1's core.
+    """
+    u1_mean = mean_probabilities(u1_member_probs)
+    u2_mean = mean_probabilities(u2_member_probs)
+    if u1_mean.shape != u2_mean.shape:
+        raise ValueError(
+            "U1's and U2''s members must be on the same samples and classes: their (N, C) are "
+            f"{u1_mean.shape} and {u2_mean.shape}."
+        )
+    return imm_route(u1_mean, u2_mean, committee_entropy(u1_member_probs, eps=eps), t)
 
 
 def soft_route(
