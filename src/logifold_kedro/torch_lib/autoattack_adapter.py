@@ -12,9 +12,33 @@ Two packages carry the same attacks with different APIs (docs/stack.md, trap 1):
 ``pyautoattack``, see ``robustbench_compat``), else ``pyautoattack``. Both seed every attack
 run (``torch.random.manual_seed(seed)`` per batch), so one seed gives one result.
 
-The images are attacked in chunks of ``chunk_size`` (a multiple of ``batch_size``) so progress
-can be logged with an ETA; within a chunk AutoAttack runs its attacks in sequence, each on the
-points still classified correctly, exactly as in one call.
+The images are attacked in chunks of ``chunk_size`` (a multiple of ``batch_size``); within a
+chunk AutoAttack runs its attacks in sequence, each on the points still classified correctly,
+exactly as in one call.
+
+Resuming (``state_dir``). A run cut off (a cluster's wall-time limit, a crash) continues where
+it stopped when called again with the same inputs and settings, and returns the same images as
+an uninterrupted run. Two levels of state are kept in ``state_dir``:
+
+- every finished chunk's adversarial images and robust flags (``chunk_00003.npz``);
+- inside the chunk being attacked, the output of every attack batch (one ``perturb`` call of
+  APGD-CE, APGD-T, FAB-T or Square on up to ``batch_size`` still-robust images), keyed by the
+  attack, its call number and a digest of the images it was given.
+
+AutoAttack's own loop stays in charge: on a restart the chunk is run again and the batches
+already attacked are answered from the saved outputs (a forward pass each) instead of being
+attacked anew. Each attack seeds torch itself at the start of every batch (``perturb`` calls
+``torch.random.manual_seed(seed)``), so a batch's output depends on its images and the seed
+only, never on how many batches ran before it in this process. Driving the four attacks one at
+a time from here was not chosen: it would copy AutoAttack's loop (per package, per version)
+and re-run its clean-accuracy pass on a different batch split, which can change a prediction
+by float rounding and hence the images. A ``fingerprint.json`` (settings, seed, package, chunk
+and batch size, digests of the images, labels and model weights) guards the state: state made
+by anything else is discarded with an INFO line. The folder is removed once the run completes.
+
+Progress goes through ``ProgressReporter``: chunks done of all (with robust accuracy so far and
+an ETA), and within a chunk each attack's batches (which attack runs, on how many still-robust
+images); a bar on a terminal, INFO lines otherwise.
 
 Perturbation bound. For an ``Lp`` threat model every returned image must satisfy
 ``||x_adv - x||_p <= eps`` and ``0 <= x_adv <= 1``. AutoAttack projects in float32, so a norm
@@ -29,13 +53,19 @@ used is a hair (1e-7) below eps when needed. An excess larger than float error
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import importlib.metadata
 import inspect
+import json
 import logging
 import math
+import os
+import shutil
 import sys
-import time
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +73,7 @@ import torch
 from torch import nn
 
 from logifold_kedro.data.perturbations import perturbation_norms
-from logifold_kedro.progress import format_duration
+from logifold_kedro.progress import ProgressReporter, use_progress_bar
 from logifold_kedro.torch_lib.robustbench_compat import ALIAS_NAME, ALIAS_TARGET
 from logifold_kedro.torch_lib.setup import resolve_device
 from logifold_kedro.torch_lib.surrogate import (
@@ -60,6 +90,10 @@ VERSIONS = ("standard", "plus", "rand", "custom")
 ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 # Excess over eps accepted as float rounding (relative to eps) and projected back.
 ROUNDING_TOLERANCE = 1e-3
+# Bumped when the layout of the resume state changes, so older state is not misread.
+STATE_FORMAT = 1
+# AutoAttack's attack objects (attribute of the AutoAttack instance) whose batches are saved.
+ATTACK_ATTRIBUTES = ("apgd", "apgd_targeted", "fab", "square")
 
 
 def autoattack_class() -> tuple[type, str]:
@@ -114,12 +148,19 @@ def _attack_chunk(
     batch_size: int,
     attacks: list[str] | None,
     device: str,
+    batches: _AttackBatches | None = None,
 ) -> torch.Tensor:
-    """One AutoAttack run on a chunk, through whichever API ``attack_class`` has."""
+    """One AutoAttack run on a chunk, through whichever API ``attack_class`` has.
+
+    ``batches`` (when given) sees every attack batch: it answers those saved by an earlier run
+    and saves the others (module docstring, "Resuming").
+    """
     if uses_keyword_api(attack_class):
         adversary = attack_class(
             model, norm=norm, eps=eps, version=version, seed=seed, device=device, attacks=attacks
         )
+        if batches is not None:
+            batches.intercept(adversary)
         x_adv, _ = adversary.run_standard_evaluation(x_nchw, y, batch_size=batch_size)
         return x_adv
     parameters = inspect.signature(attack_class.__init__).parameters
@@ -127,14 +168,237 @@ def _attack_chunk(
     if "seed" in parameters:
         kwargs["seed"] = seed
     if "verbose" in parameters:
-        kwargs["verbose"] = False  # its Logger prints to stdout; we log per chunk instead
+        kwargs["verbose"] = False  # its Logger prints to stdout; we report progress instead
     if attacks is not None:
         kwargs["attacks_to_run"] = list(attacks)
     adversary = attack_class(model, **kwargs)
     if "seed" not in parameters:
         adversary.seed = seed
+    if batches is not None:
+        batches.intercept(adversary)
     result = adversary.run_standard_evaluation(x_nchw, y, bs=batch_size)
     return result[0] if isinstance(result, tuple | list) else result
+
+
+def _digest(*arrays: np.ndarray | torch.Tensor) -> str:
+    """sha256 of the arrays' shapes, dtypes and bytes (a tensor is read on the CPU)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if isinstance(array, torch.Tensor):
+            array = array.detach().cpu().contiguous().numpy()
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of a model's state_dict (parameters and buffers, by name): which weights ran."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(_digest(tensor).encode())
+    return digest.hexdigest()
+
+
+def _package_version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return str(getattr(sys.modules.get(package), "__version__", "unknown"))
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through ``write(file)`` to a temporary file, then rename: never half a file."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def open_state_folder(
+    state_dir: str | os.PathLike | None, fingerprint: dict[str, Any], what: str
+) -> Path | None:
+    """``state_dir`` ready for ``fingerprint``: kept when its fingerprint.json matches, else
+    emptied (with an INFO line saying which settings differ). None: no state kept."""
+    if state_dir is None:
+        return None
+    folder = Path(state_dir)
+    record = folder / "fingerprint.json"
+    if record.is_file():
+        try:
+            saved = json.loads(record.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        if saved == fingerprint:
+            return folder
+        differing = sorted(
+            key for key in set(saved) | set(fingerprint) if saved.get(key) != fingerprint.get(key)
+        )
+        logger.info(
+            "%s: the saved state in %s was made with other inputs or settings (%s differ); "
+            "starting fresh",
+            what, folder, ", ".join(differing),
+        )  # fmt: skip
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    text = json.dumps(fingerprint, indent=1, sort_keys=True).encode()
+    _atomic_write(record, lambda stream: stream.write(text))
+    return folder
+
+
+def _attack_name(attribute: str, attack: Any) -> str:
+    """The AutoAttack name of the run an attack object is about to do (its loop sets loss and
+    targeted on the shared APGD and FAB objects before each call)."""
+    if attribute == "apgd":
+        return "apgd-dlr" if getattr(attack, "loss", "ce") == "dlr" else "apgd-ce"
+    if attribute == "apgd_targeted":
+        return "apgd-t"
+    if attribute == "fab":
+        return "fab-t" if getattr(attack, "targeted", False) else "fab"
+    return "square"
+
+
+class _AttackBatches:
+    """The attack batches of one chunk: saved outputs, progress per attack, robust count.
+
+    ``intercept(adversary)`` routes each attack object's ``perturb`` through ``perturb``: a
+    batch saved in ``folder`` by an earlier run (same attack, same call number, same images)
+    returns its saved output; any other is attacked and its output saved before it is used.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        folder: Path | None,
+        label: str,
+        robust: int,
+        total: int,
+        batch_size: int,
+    ) -> None:
+        self.model = model
+        self.folder = folder
+        self.label = label
+        self.robust = robust
+        self.total = total
+        self.batch_size = batch_size
+        self.calls: dict[str, int] = {}
+        self.attacked = 0
+        self.replayed = 0
+        self._attack: str | None = None
+        self._progress: ProgressReporter | None = None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def intercept(self, adversary: Any) -> None:
+        for attribute in ATTACK_ATTRIBUTES:
+            attack = getattr(adversary, attribute, None)
+            if attack is not None and callable(getattr(attack, "perturb", None)):
+                attack.perturb = self._wrap(attribute, attack, attack.perturb)
+
+    def _wrap(self, attribute: str, attack: Any, perturb: Callable[..., Any]) -> Callable:
+        def perturb_saved(x: torch.Tensor, y: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            return self.perturb(_attack_name(attribute, attack), perturb, x, y, *args, **kwargs)
+
+        return perturb_saved
+
+    def perturb(
+        self, name: str, perturb: Callable[..., Any], x: torch.Tensor, y: torch.Tensor,
+        *args: Any, **kwargs: Any,
+    ) -> torch.Tensor:  # fmt: skip
+        self._start_attack(name)
+        call = self.calls.get(name, 0)
+        self.calls[name] = call + 1
+        path = None if self.folder is None else self.folder / f"{name}_{call:05d}.pt"
+        inputs = _digest(x, y)
+        x_adv = self._saved(path, inputs)
+        if x_adv is None:
+            x_adv = perturb(x, y, *args, **kwargs)
+            self.attacked += 1
+            if path is not None:
+                record = {"inputs": inputs, "x_adv": x_adv.detach().cpu()}
+                _atomic_write(path, lambda stream: torch.save(record, stream))
+        else:
+            x_adv = x_adv.to(device=x.device, dtype=x.dtype)
+            self.replayed += 1
+        with torch.no_grad():
+            fooled = int((self.model(x_adv).argmax(1) != y.to(x_adv.device)).sum())
+        self.robust -= fooled
+        if self._progress is not None:
+            self._progress.update(1, robust_accuracy=self.robust_accuracy())
+        return x_adv
+
+    @staticmethod
+    def _saved(path: Path | None, inputs: str) -> torch.Tensor | None:
+        if path is None or not path.is_file():
+            return None
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        if record.get("inputs") != inputs:
+            logger.info(
+                "AutoAttack: saved batch %s was made from other images; attacking anew", path
+            )
+            return None
+        return record["x_adv"]
+
+    def robust_accuracy(self) -> str:
+        return f"{self.robust / self.total:.1%}" if self.total else "n/a"
+
+    def _start_attack(self, name: str) -> None:
+        if name == self._attack:
+            return
+        self.close()
+        self._attack = name
+        batches = max(1, math.ceil(self.robust / self.batch_size))
+        if not use_progress_bar():
+            logger.info(
+                "AutoAttack %s: %s on %d still-robust images (robust accuracy %s)",
+                self.label, name.upper(), self.robust, self.robust_accuracy(),
+            )  # fmt: skip
+        self._progress = ProgressReporter(
+            batches, f"AutoAttack {self.label} {name.upper()}", unit="batch", logger=logger
+        )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+
+def _correct_mask(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> np.ndarray:
+    """Which images of a chunk the model classifies correctly (batch by batch, on its device)."""
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    correct = []
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size].to(device))
+            correct.append((logits.argmax(1) == y[start : start + batch_size].to(device)).cpu())
+    return torch.cat(correct).numpy() if correct else np.zeros(0, dtype=bool)
+
+
+def _save_chunk(path: Path, x_adv_nhwc: np.ndarray, robust: np.ndarray) -> None:
+    _atomic_write(path, lambda stream: np.savez(stream, x_adv=x_adv_nhwc, robust=robust))
+
+
+def _load_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A finished chunk's (adversarial images, robust flags), or None if absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as saved:
+            x_adv, robust = saved["x_adv"], saved["robust"]
+    except (OSError, ValueError, KeyError) as error:
+        logger.info("AutoAttack: saved chunk %s is unreadable (%s); attacking it anew", path, error)
+        return None
+    if len(x_adv) != count or len(robust) != count:
+        return None
+    return x_adv, robust
 
 
 @contextlib.contextmanager
@@ -221,6 +485,7 @@ def run_autoattack(
     attacks: Sequence[str] | None = None,
     device: str = "cpu",
     chunk_size: int | None = None,
+    state_dir: str | os.PathLike | None = None,
 ) -> np.ndarray:
     """AutoAttack ``model`` on ``x_nhwc`` with labels ``y``; adversarial images, float32 NHWC.
 
@@ -232,7 +497,10 @@ def run_autoattack(
             or ``custom`` with ``attacks`` (e.g. ``["apgd-ce"]``).
         seed: seeds torch and every attack (same seed, same images).
         batch_size: AutoAttack's batch size. device: ``cpu``, ``cuda``, ``auto``...
-        chunk_size: images per AutoAttack call, for progress logging (default 16 batches).
+        chunk_size: images per AutoAttack call (default 16 batches). It sets which images
+            share a batch, so it is part of the result (and of the resume fingerprint).
+        state_dir: folder for the state that lets a killed run resume (module docstring);
+            removed when the run completes. None: nothing is kept.
 
     Returns:
         float32 (N, H, W, 3) in [0, 1] with ``||x_adv - x||_norm <= eps`` per image (projected if
@@ -267,32 +535,95 @@ def run_autoattack(
     torch.manual_seed(int(seed))
     x_all = to_nchw_tensor(x_nhwc)
     y_all = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    chunks = []
-    started = time.perf_counter()
+    starts = list(range(0, len(x_all), chunk_size))
+    fingerprint = {
+        "format": STATE_FORMAT,
+        "package": f"{package} {_package_version(package)}",
+        "norm": norm,
+        "eps": float(eps),
+        "version": version,
+        "attacks": attacks,
+        "seed": int(seed),
+        "batch_size": batch_size,
+        "chunk_size": chunk_size,
+        "device": device,
+        "images": _digest(x_all, y_all),
+        "weights": weights_digest(model),
+    }
+    folder = open_state_folder(state_dir, fingerprint, "AutoAttack")
+    chunk_paths = [
+        None if folder is None else folder / f"chunk_{index:05d}.npz"
+        for index in range(len(starts))
+    ]
+    saved = [
+        None if path is None else _load_chunk(path, min(chunk_size, len(x_all) - start))
+        for path, start in zip(chunk_paths, starts, strict=True)
+    ]
     logger.info(
-        "AutoAttack (%s, %s, eps=%s, version=%s%s) on %d images, %s, batch %d, seed %d",
+        "AutoAttack (%s, %s, eps=%s, version=%s%s) on %d images in %d chunk(s), %s, batch %d, "
+        "seed %d%s",
         package, norm, eps, version, f", attacks={attacks}" if attacks else "", len(x_all),
-        device, batch_size, seed,
+        len(starts), device, batch_size, seed,
+        f"; resuming: {sum(s is not None for s in saved)} chunk(s) done, from {folder}"
+        if any(s is not None for s in saved) else "",
     )  # fmt: skip
-    with _frozen_eval(model, device):
-        for start in range(0, len(x_all), chunk_size):
+    chunks: list[np.ndarray] = []
+    robust_count, images_done = 0, 0
+    with (
+        _frozen_eval(model, device),
+        ProgressReporter(
+            len(starts), "AutoAttack", unit="chunk", logger=logger, log_every_s=0.0,
+            initial=sum(s is not None for s in saved),
+        ) as progress,
+    ):  # fmt: skip
+        for index, start in enumerate(starts):
             stop = min(start + chunk_size, len(x_all))
-            x_adv = _attack_chunk(
-                attack_class, model, x_all[start:stop], y_all[start:stop],
-                norm=norm, eps=float(eps), version=version, seed=int(seed),
-                batch_size=batch_size, attacks=attacks, device=device,
-            )  # fmt: skip
-            chunks.append(to_nhwc_array(x_adv))
-            elapsed = time.perf_counter() - started
-            eta = elapsed / stop * (len(x_all) - stop)
-            logger.info(
-                "AutoAttack: %d/%d images (%.2f images/s, ETA %s)",
-                stop, len(x_all), stop / elapsed, format_duration(eta),
-            )  # fmt: skip
+            if saved[index] is not None:
+                x_adv_chunk, robust = saved[index]
+            else:
+                x_chunk, y_chunk = x_all[start:stop], y_all[start:stop]
+                batches = _AttackBatches(
+                    model,
+                    None if folder is None else folder / f"chunk_{index:05d}.batches",
+                    f"chunk {index + 1}/{len(starts)}",
+                    robust=int(_correct_mask(model, x_chunk, y_chunk, batch_size).sum()),
+                    total=stop - start,
+                    batch_size=batch_size,
+                )
+                try:
+                    x_adv = _attack_chunk(
+                        attack_class, model, x_chunk, y_chunk,
+                        norm=norm, eps=float(eps), version=version, seed=int(seed),
+                        batch_size=batch_size, attacks=attacks, device=device, batches=batches,
+                    )  # fmt: skip
+                finally:
+                    batches.close()
+                if batches.replayed:
+                    logger.info(
+                        "AutoAttack chunk %d/%d: %d attack batch(es) taken from the saved "
+                        "state, %d attacked",
+                        index + 1, len(starts), batches.replayed, batches.attacked,
+                    )  # fmt: skip
+                x_adv_chunk = to_nhwc_array(x_adv)
+                robust = _correct_mask(model, x_adv.detach(), y_chunk, batch_size)
+                if folder is not None:
+                    _save_chunk(chunk_paths[index], x_adv_chunk, robust)
+                    shutil.rmtree(folder / f"chunk_{index:05d}.batches", ignore_errors=True)
+            chunks.append(x_adv_chunk)
+            robust_count += int(robust.sum())
+            images_done = stop
+            if saved[index] is None:
+                progress.update(
+                    1,
+                    images=f"{images_done}/{len(x_all)}",
+                    robust_accuracy=f"{robust_count / images_done:.1%}",
+                )
     x_adv_nhwc = np.concatenate(chunks) if chunks else np.zeros_like(x_nhwc)
     if not np.isfinite(x_adv_nhwc).all():
         raise RuntimeError("AutoAttack returned NaN or infinite pixel values")
     x_adv_nhwc, summary = project_to_ball(x_nhwc, x_adv_nhwc, norm, float(eps))
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     if summary["projected"] or summary["out_of_range_before_clip"]:
         logger.info(
             "AutoAttack output: %d image(s) projected back into the %s ball (largest excess "
