@@ -49,9 +49,9 @@ import tensorflow as tf
 
 from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.memo import KeptLRU
+from logifold_kedro.progress import ProgressReporter, format_duration, use_progress_bar
 from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
-from logifold_kedro.tf_lib.progress import format_duration
 
 logger = logging.getLogger(__name__)
 
@@ -508,7 +508,8 @@ def build_apgd(
 def generate_in_batches(
     attack: AutoProjectedGradientDescent, x: np.ndarray, seed: int, label: str = "APGD"
 ) -> np.ndarray:
-    """Run ``attack.generate`` (``y=None``) one attack batch at a time, with progress and ETA.
+    """Run ``attack.generate`` (``y=None``) one attack batch at a time, with progress and ETA:
+    a log line per batch, or a bar over the images where `use_progress_bar()` says so.
 
     Seeds Python and numpy first (`seeding.seed_host_generators`; not TensorFlow, whose reseeding
     clears the compiled passes): ART draws its random starts from numpy's global generator, so
@@ -522,26 +523,39 @@ def generate_in_batches(
     n_batches = -(-n_images // batch_size)
     x_adv = np.empty_like(x, dtype=np.float32)
     estimator = attack.estimator
+    bar = ProgressReporter(n_images, label, unit="image", bar=True) if use_progress_bar() else None
     started = time.perf_counter()
-    for batch_index, start in enumerate(range(0, n_images, batch_size)):
-        stop = min(start + batch_size, n_images)
-        if isinstance(estimator, FusedCommitteeClassifier):
-            estimator.clear_cache()
-        x_adv[start:stop] = attack.generate(x=x[start:stop])
-        elapsed = time.perf_counter() - started
-        done = batch_index + 1
-        logger.info(
-            "%s: batch %d/%d, %d/%d images, %.2f images/s (%s, ETA %s)",
-            label,
-            done,
-            n_batches,
-            stop,
-            n_images,
-            stop / elapsed if elapsed > 0 else float("nan"),
-            format_duration(elapsed),
-            format_duration(elapsed / done * (n_batches - done)),
-        )
+    try:
+        for batch_index, start in enumerate(range(0, n_images, batch_size)):
+            stop = min(start + batch_size, n_images)
+            if isinstance(estimator, FusedCommitteeClassifier):
+                estimator.clear_cache()
+            x_adv[start:stop] = attack.generate(x=x[start:stop])
+            if bar is not None:
+                bar.update(stop - start)
+            else:
+                _log_batch(label, batch_index + 1, n_batches, stop, n_images, started)
+    finally:
+        if bar is not None:
+            bar.close()
     return x_adv
+
+
+def _log_batch(
+    label: str, done: int, n_batches: int, stop: int, n_images: int, started: float
+) -> None:
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "%s: batch %d/%d, %d/%d images, %.2f images/s (%s, ETA %s)",
+        label,
+        done,
+        n_batches,
+        stop,
+        n_images,
+        stop / elapsed if elapsed > 0 else float("nan"),
+        format_duration(elapsed),
+        format_duration(elapsed / done * (n_batches - done)),
+    )
 
 
 def project_into_l2_ball(x: np.ndarray, x_adv: np.ndarray, eps: float) -> np.ndarray:

@@ -15,6 +15,9 @@ which. It trains in memory and writes no files (the catalog saves the returned m
   stateless, seeded by (seed, global batch index): the same seed gives the same run.
 - The weights of the epoch with the best validation accuracy (first one on ties) are kept in
   memory and restored at the end.
+- With a ``resume_dir``, the state after each epoch is saved there (`training_state`): a killed
+  run called again with the same arguments continues after its last finished epoch and ends
+  with the weights an uninterrupted run gives. The folder is removed when training completes.
 
 Tracing a train step costs more than a CPU-scale epoch (5-10 s), so models of one architecture
 share one: a base ResNet and every specialist fine-tuned from it (same layers, new head) train
@@ -25,12 +28,15 @@ that of a fresh compile.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -41,6 +47,15 @@ from logifold_kedro.seeding import seed_host_generators
 from logifold_kedro.tf_lib.forward import compiled_forward
 from logifold_kedro.tf_lib.onednn import route_strided_1x1_filter_gradients
 from logifold_kedro.tf_lib.progress import PredictionProgressLogger, TrainingProgressLogger
+from logifold_kedro.tf_lib.training_state import (
+    HISTORY_KEYS,
+    TrainingState,
+    array_digest,
+    discard_training_state,
+    image_set_fingerprint,
+    load_training_state,
+    save_training_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -202,11 +217,14 @@ def make_training_dataset(
     epochs: int,
     seed: int,
     augmentation: Augmentation,
+    first_epoch: int = 0,
 ) -> tuple[tf.data.Dataset, int]:
-    """Batches for all `epochs` (a fresh permutation per epoch) and the batches per epoch.
+    """Batches for epochs `first_epoch` .. `epochs` - 1 (a fresh permutation per epoch) and the
+    batches per epoch.
 
     Vectorised like Keras' own array adapter: permute indices, cut them into batches, gather
-    each batch at once; then augment the whole batch.
+    each batch at once; then augment the whole batch. Epoch e's order and augmentation depend
+    only on (seed, e): a run resumed at `first_epoch` gets the batches the full run had there.
     """
     count = len(images)
     steps_per_epoch = math.ceil(count / batch_size)
@@ -220,7 +238,11 @@ def make_training_dataset(
         # dimension open, so every batch size and data size feeds one traced train step.
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
-    indices = tf.data.Dataset.range(epochs).flat_map(epoch_batches).enumerate()
+    indices = (
+        tf.data.Dataset.range(first_epoch, epochs)
+        .flat_map(epoch_batches)
+        .enumerate(start=first_epoch * steps_per_epoch)
+    )
     data = tf.data.Dataset.from_tensors((images, labels)).repeat()
 
     def gather(step_and_index: tuple[tf.Tensor, tf.Tensor], arrays: tuple) -> tuple:
@@ -256,12 +278,16 @@ class LearningRateSchedule(keras.callbacks.Callback):
 class BestWeightsKeeper(keras.callbacks.Callback):
     """Copy the weights whenever val_accuracy improves (strictly); restore them at the end."""
 
-    def __init__(self, monitor: str = "val_accuracy") -> None:
+    def __init__(self, monitor: str = "val_accuracy", state: TrainingState | None = None) -> None:
         super().__init__()
         self.monitor = monitor
         self.best_value = -math.inf
         self.best_epoch: int | None = None
         self.best_weights: list[np.ndarray] | None = None
+        if state is not None and state.best_epoch is not None:  # the resumed run's record
+            self.best_value = float(state.best_value)
+            self.best_epoch = int(state.best_epoch)
+            self.best_weights = state.best_weights
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
@@ -273,15 +299,93 @@ class BestWeightsKeeper(keras.callbacks.Callback):
             self.best_weights = [np.array(weight, copy=True) for weight in self.model.get_weights()]
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.restore_best(self.model)
+
+    def restore_best(self, model: keras.Model) -> None:
         if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+            model.set_weights(self.best_weights)
             logger.info(
                 "%s: restored epoch %d (%s %.4f)",
-                self.model.name,
+                model.name,
                 self.best_epoch + 1,
                 self.monitor,
                 self.best_value,
             )
+
+
+class EpochStateSaver(keras.callbacks.Callback):
+    """After each epoch, save what a resumed run needs (`training_state`) to `folder`.
+
+    Runs after the schedule, the best-epoch keeper and the progress logger, so the epoch's
+    learning rate, best record and time are in the state.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        fingerprint: dict[str, Any],
+        history: dict[str, list[float]],
+        schedule: LearningRateSchedule,
+        best: BestWeightsKeeper,
+        progress: TrainingProgressLogger,
+    ) -> None:
+        super().__init__()
+        self.folder = folder
+        self.fingerprint = fingerprint
+        self.history = {key: list(history.get(key, [])) for key in HISTORY_KEYS}
+        self.schedule = schedule
+        self.best = best
+        self.progress = progress
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                self.history[key].append(float(logs[key]))
+        self.history["lr"].append(float(self.schedule.rates[-1]))
+        self.history["seconds"].append(float(self.progress.epoch_seconds[-1]))
+        save_training_state(
+            self.folder,
+            TrainingState(
+                fingerprint=self.fingerprint,
+                epochs_done=epoch + 1,
+                weights=self.model.get_weights(),
+                optimizer_variables=[
+                    np.array(variable.numpy(), copy=True)
+                    for variable in self.model.optimizer.variables
+                ],
+                best_value=None if self.best.best_epoch is None else self.best.best_value,
+                best_epoch=self.best.best_epoch,
+                best_weights=self.best.best_weights,
+                history=self.history,
+            ),
+        )
+
+
+def training_fingerprint(
+    model: keras.Model,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val: dict[str, Any],
+    parsed: Recipe,
+    seed: int,
+) -> dict[str, Any]:
+    """What a saved training state must have been started with to be resumed: the model (name,
+    architecture, initial weights), the recipe (but its log frequency), the seed and the data."""
+    recipe = dataclasses.asdict(parsed)
+    del recipe["log_every_batches"]  # changes the log, not the training
+    fingerprint = {
+        "model": model.name,
+        "architecture": hashlib.blake2b(
+            architecture_key(model).encode(), digest_size=16
+        ).hexdigest(),
+        "initial_weights": array_digest(model.get_weights()),
+        "recipe": recipe,
+        "seed": int(seed),
+        "train": image_set_fingerprint(train_x, train_y),
+        "val": image_set_fingerprint(np.asarray(val["x"]), np.asarray(val["y"])),
+    }
+    return json.loads(json.dumps(fingerprint))  # tuples as lists, as a loaded state has them
 
 
 def build_before_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
@@ -452,6 +556,7 @@ def train_classifier(
     recipe: dict[str, Any],
     seed: int,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    resume_dir: Path | str | None = None,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train `model` (in place) on `train`, keep the best epoch by accuracy on `val`.
 
@@ -465,6 +570,9 @@ def train_classifier(
         seed: seeds Python and NumPy (`seeding.seed_host_generators`) and the data order and
             augmentation of every batch.
         callbacks: extra Keras callbacks (e.g. timers, TensorBoard), run after ours.
+        resume_dir: a folder for this run's state after each epoch. A state left there by a
+            killed call with the same model, recipe, seed and data is resumed; one saved for
+            anything else is discarded. The folder is removed when training completes.
 
     Returns:
         The model with the best epoch's weights, and a history of plain Python values:
@@ -478,8 +586,20 @@ def train_classifier(
     seed_host_generators(int(seed))
     train_x = np.asarray(train["x"], dtype=np.float32)
     train_y = np.asarray(train["y"], dtype=np.int64)
+    resume = None
+    if resume_dir is not None:
+        folder = Path(resume_dir)
+        fingerprint = training_fingerprint(model, train_x, train_y, val, parsed, int(seed))
+        resume = _Resume(folder, fingerprint, load_training_state(folder, fingerprint, model.name))
+    first_epoch = resume.state.epochs_done if resume and resume.state else 0
     dataset, steps_per_epoch = make_training_dataset(
-        train_x, train_y, parsed.batch_size, parsed.epochs, int(seed), parsed.augmentation
+        train_x,
+        train_y,
+        parsed.batch_size,
+        parsed.epochs,
+        int(seed),
+        parsed.augmentation,
+        first_epoch=min(first_epoch, parsed.epochs),
     )
     logger.info(
         "%s: %d train / %d val images, batch %d, lr %g, schedule %s, augmentation %s",
@@ -495,7 +615,16 @@ def train_classifier(
     if reused:
         logger.info("%s: reusing the train step traced for this architecture", model.name)
     try:
-        history = _fit(trainer.model, dataset, steps_per_epoch, val, parsed, callbacks)
+        if resume and resume.state:
+            _restore_state(trainer.model, resume.state)
+            logger.info(
+                "%s: resuming after epoch %d of %d from the state in %s",
+                model.name,
+                first_epoch,
+                parsed.epochs,
+                resume.folder,
+            )
+        history = _fit(trainer.model, dataset, steps_per_epoch, val, parsed, callbacks, resume)
         model.set_weights(trainer.model.get_weights())  # the best epoch's, restored
     finally:
         trainer.lock.release()
@@ -503,7 +632,31 @@ def train_classifier(
     _compile_for_training(model, parsed.learning_rate)
     history["train_size"] = len(train_y)
     history["val_size"] = len(val["y"])
+    if resume is not None:
+        discard_training_state(resume.folder)
     return model, history
+
+
+@dataclass
+class _Resume:
+    """Where a run keeps its state, what it was started with, and the state found there."""
+
+    folder: Path
+    fingerprint: dict[str, Any]
+    state: TrainingState | None
+
+
+def _restore_state(model: keras.Model, state: TrainingState) -> None:
+    """Put a saved epoch's weights and optimizer variables into the trainer."""
+    variables = model.optimizer.variables
+    if len(state.optimizer_variables) != len(variables):
+        raise ValueError(
+            f"{model.name}: the resume state has {len(state.optimizer_variables)} optimizer "
+            f"variables, the trainer {len(variables)}; delete the resume folder and run again."
+        )
+    model.set_weights(state.weights)
+    for variable, value in zip(variables, state.optimizer_variables, strict=True):
+        variable.assign(value)
 
 
 def _fit(
@@ -513,32 +666,51 @@ def _fit(
     val: dict[str, Any],
     parsed: Recipe,
     callbacks: list[keras.callbacks.Callback] | None,
+    resume: _Resume | None = None,
 ) -> dict[str, Any]:
-    """`model.fit` with our callbacks (best epoch restored at the end); the history."""
+    """`model.fit` with our callbacks (best epoch restored at the end); the history.
+
+    With `resume`, the state is saved after every epoch, and a found state's epochs are not
+    run again: their history comes from the state.
+    """
+    state = resume.state if resume else None
+    first_epoch = state.epochs_done if state else 0
+    earlier = state.history if state else {key: [] for key in HISTORY_KEYS}
     schedule = LearningRateSchedule(parsed.learning_rate, parsed.lr_schedule)
-    best = BestWeightsKeeper()
+    best = BestWeightsKeeper(state=state)
     progress = TrainingProgressLogger(
-        model.name, parsed.epochs, steps_per_epoch, parsed.log_every_batches
+        model.name, parsed.epochs, steps_per_epoch, parsed.log_every_batches, first_epoch
     )
-    fit = model.fit(
-        dataset,
-        epochs=parsed.epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=(
-            np.asarray(val["x"], dtype=np.float32),
-            np.asarray(val["y"], dtype=np.int64),
-        ),
-        validation_batch_size=parsed.validation_batch_size,
-        callbacks=[schedule, best, progress, *(callbacks or [])],
-        shuffle=False,  # the dataset is already shuffled per epoch
-        verbose=0,
-    )
+    ours: list[keras.callbacks.Callback] = [schedule, best, progress]
+    if resume is not None:
+        ours.append(
+            EpochStateSaver(resume.folder, resume.fingerprint, earlier, schedule, best, progress)
+        )
+    fit_history: dict[str, list[float]] = {}
+    if first_epoch < parsed.epochs:
+        fit = model.fit(
+            dataset,
+            epochs=parsed.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=(
+                np.asarray(val["x"], dtype=np.float32),
+                np.asarray(val["y"], dtype=np.int64),
+            ),
+            validation_batch_size=parsed.validation_batch_size,
+            callbacks=[*ours, *(callbacks or [])],
+            shuffle=False,  # the dataset is already shuffled per epoch
+            verbose=0,
+        )
+        fit_history = fit.history
+    else:  # killed after the last epoch's state was saved: only the best epoch to restore
+        best.restore_best(model)
     history: dict[str, Any] = {
-        key: [float(value) for value in fit.history.get(key, [])]
+        key: [*earlier[key], *(float(value) for value in fit_history.get(key, []))]
         for key in ("loss", "accuracy", "val_loss", "val_accuracy")
     }
-    history["lr"] = [float(rate) for rate in schedule.rates]
-    history["seconds"] = [float(seconds) for seconds in progress.epoch_seconds]
+    history["lr"] = [*earlier["lr"], *(float(rate) for rate in schedule.rates)]
+    history["seconds"] = [*earlier["seconds"], *(float(s) for s in progress.epoch_seconds)]
     history["best_epoch"] = best.best_epoch
     history["best_val_accuracy"] = None if best.best_epoch is None else best.best_value
     return history
@@ -560,8 +732,11 @@ def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 2
     forward = compiled_forward(model)
     progress.on_predict_begin()
     batches = []
-    for index, start in enumerate(range(0, len(x), batch_size)):
-        batch = np.asarray(x[start : start + batch_size], dtype=np.float32)
-        batches.append(np.asarray(forward(tf.constant(batch)), dtype=np.float32))
-        progress.on_predict_batch_end(index)
+    try:
+        for index, start in enumerate(range(0, len(x), batch_size)):
+            batch = np.asarray(x[start : start + batch_size], dtype=np.float32)
+            batches.append(np.asarray(forward(tf.constant(batch)), dtype=np.float32))
+            progress.on_predict_batch_end(index)
+    finally:
+        progress.on_predict_end()
     return np.concatenate(batches)

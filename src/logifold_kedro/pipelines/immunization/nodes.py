@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,13 +122,20 @@ def fine_tune_specialist(
     recipe: dict[str, Any],
     seed: int,
     name: str,
+    resume_state: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Base network up to its penultimate layer, a new Dense(10) + Softmax head, all fine-tuned."""
+    """Base network up to its penultimate layer, a new Dense(10) + Softmax head, all fine-tuned.
+
+    With `resume_state`, a killed fine-tuning resumes from ``resume_state/train_<name>``.
+    """
     from logifold_kedro.tf_lib.specialists import make_specialist
     from logifold_kedro.tf_lib.training import train_classifier
 
     specialist = make_specialist(base_model, name=name, seed=seed)
-    specialist, history = train_classifier(specialist, train, val, recipe, seed)
+    resume_dir = None if resume_state is None else Path(resume_state) / f"train_{name}"
+    specialist, history = train_classifier(
+        specialist, train, val, recipe, seed, resume_dir=resume_dir
+    )
     return specialist, {
         "model": name,
         "base": base_model.name,
@@ -145,6 +153,7 @@ def train_first_generation_specialist(
     split_params: dict[str, Any],
     seed: int,
     name: str,
+    resume_state: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """An SP: fine-tuned on all weak-APGD-against-U0 images of train + val with their true
     labels, re-split 80/20 stratified (seed 42)."""
@@ -154,7 +163,7 @@ def train_first_generation_specialist(
     train, val = split_for_training(
         pool["x"], pool["y"], float(split_params["val_fraction"]), int(split_params["seed"])
     )
-    return fine_tune_specialist(base_model, train, val, recipe, seed, name)
+    return fine_tune_specialist(base_model, train, val, recipe, seed, name, resume_state)
 
 
 def train_second_generation_specialist(
@@ -164,6 +173,7 @@ def train_second_generation_specialist(
     recipe: dict[str, Any],
     seed: int,
     name: str,
+    resume_state: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """A U2' member: fine-tuned from the *base* ResNet on its environment's high-entropy samples.
 
@@ -180,7 +190,7 @@ def train_second_generation_specialist(
             "skipped": True,
             "reason": u2_train.get("reason"),
         }
-    return fine_tune_specialist(base_model, u2_train, u2_val, recipe, seed, name)
+    return fine_tune_specialist(base_model, u2_train, u2_val, recipe, seed, name, resume_state)
 
 
 # --- thresholds and second-generation data (framework-free) ------------------------------------

@@ -65,14 +65,15 @@ def first_generation() -> list[Node]:
     nodes = [
         Node(
             named_partial(train_first_generation_specialist, name=member_id("sps", r)),
-            inputs=[
-                model_entry("u0", r),
-                "u0_apgd_weak_train",
-                "u0_apgd_weak_val",
-                SPECIALIST_RECIPE,
-                "params:sp_split",
-                "params:seed",
-            ],
+            inputs={
+                "base_model": model_entry("u0", r),
+                "weak_train": "u0_apgd_weak_train",
+                "weak_val": "u0_apgd_weak_val",
+                "recipe": SPECIALIST_RECIPE,
+                "split_params": "params:sp_split",
+                "seed": "params:seed",
+                "resume_state": "resume_state",
+            },
             outputs=[model_entry("sps", r), history_entry("sps", r)],
             name=f"train_{member_id('sps', r)}",
             tags=[*TF_TAGS, "training", "specialists"],
@@ -145,13 +146,14 @@ def thresholds_and_second_generation() -> list[Node]:
             nodes.append(
                 Node(
                     named_partial(train_second_generation_specialist, name=member_id(committee, r)),
-                    inputs=[
-                        model_entry("u0", r),
-                        f"u2_{env}_data_train",
-                        f"u2_{env}_data_val",
-                        SPECIALIST_RECIPE,
-                        "params:seed",
-                    ],
+                    inputs={
+                        "base_model": model_entry("u0", r),
+                        "u2_train": f"u2_{env}_data_train",
+                        "u2_val": f"u2_{env}_data_val",
+                        "recipe": SPECIALIST_RECIPE,
+                        "seed": "params:seed",
+                        "resume_state": "resume_state",
+                    },
                     outputs=[model_entry(committee, r), history_entry(committee, r)],
                     name=f"train_{member_id(committee, r)}",
                     tags=[*TF_TAGS, "training", "second_generation"],

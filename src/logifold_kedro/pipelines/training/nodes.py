@@ -6,6 +6,7 @@ its framework-free nodes) never imports TensorFlow.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,13 @@ def train_base_model(
     recipe: dict[str, Any],
     seed: int,
     model_name: str,
+    resume_state: Path | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Build one base classifier, train it with the recipe, keep the best epoch by val accuracy."""
+    """Build one base classifier, train it with the recipe, keep the best epoch by val accuracy.
+
+    With `resume_state` (the catalog's folder), a killed run resumes from the state kept in
+    ``resume_state/train_u0_<model>`` (docs/resume_and_progress.md).
+    """
     from logifold_kedro.tf_lib.architectures import build_model
     from logifold_kedro.tf_lib.training import train_classifier
 
@@ -47,7 +53,10 @@ def train_base_model(
     validate_image_set(clean_val, "clean_val")
     # Seeded per model: initial weights do not depend on what the process built before.
     model = build_model({**model_spec, "name": model_name}, seed=seed)
-    model, history = train_classifier(model, clean_train, clean_val, recipe, seed)
+    resume_dir = None if resume_state is None else Path(resume_state) / f"train_u0_{model_name}"
+    model, history = train_classifier(
+        model, clean_train, clean_val, recipe, seed, resume_dir=resume_dir
+    )
     history = {"model": model_name, "spec": dict(model_spec), **history}
     history["parameters"] = int(model.count_params())
     return model, history

@@ -18,13 +18,14 @@ def base_model_template(model_name: str) -> Pipeline:
         [
             node(
                 named_partial(train_base_model, model_name=model_name),
-                inputs=[
-                    "clean_train",
-                    "clean_val",
-                    "params:model_spec",
-                    "params:recipe",
-                    "params:seed",
-                ],
+                inputs={
+                    "clean_train": "clean_train",
+                    "clean_val": "clean_val",
+                    "model_spec": "params:model_spec",
+                    "recipe": "params:recipe",
+                    "seed": "params:seed",
+                    "resume_state": "resume_state",
+                },
                 outputs=["model", "history"],
                 name="train",
                 tags=[*TF_TAGS, "training"],
@@ -53,7 +54,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             base_model_template(name),
             namespace=f"u0.{name}",
-            inputs={image_set: image_set for image_set in CLEAN_SETS},
+            inputs={
+                **{image_set: image_set for image_set in CLEAN_SETS},
+                "resume_state": "resume_state",
+            },
             outputs={
                 "model": model_entry("u0", name),
                 "history": history_entry("u0", name),
