@@ -53,17 +53,14 @@ used is a hair (1e-7) below eps when needed. An excess larger than float error
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import importlib.metadata
 import inspect
-import json
 import logging
 import math
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +71,12 @@ from torch import nn
 
 from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.progress import ProgressReporter, use_progress_bar
+from logifold_kedro.torch_lib.resume import (
+    atomic_write,
+    digest_arrays,
+    open_state_folder,
+    weights_digest,
+)
 from logifold_kedro.torch_lib.robustbench_compat import ALIAS_NAME, ALIAS_TARGET
 from logifold_kedro.torch_lib.setup import resolve_device
 from logifold_kedro.torch_lib.surrogate import (
@@ -180,76 +183,11 @@ def _attack_chunk(
     return result[0] if isinstance(result, tuple | list) else result
 
 
-def _digest(*arrays: np.ndarray | torch.Tensor) -> str:
-    """sha256 of the arrays' shapes, dtypes and bytes (a tensor is read on the CPU)."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        if isinstance(array, torch.Tensor):
-            array = array.detach().cpu().contiguous().numpy()
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def weights_digest(model: nn.Module) -> str:
-    """sha256 of a model's state_dict (parameters and buffers, by name): which weights ran."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(_digest(tensor).encode())
-    return digest.hexdigest()
-
-
 def _package_version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return str(getattr(sys.modules.get(package), "__version__", "unknown"))
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through ``write(file)`` to a temporary file, then rename: never half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def open_state_folder(
-    state_dir: str | os.PathLike | None, fingerprint: dict[str, Any], what: str
-) -> Path | None:
-    """``state_dir`` ready for ``fingerprint``: kept when its fingerprint.json matches, else
-    emptied (with an INFO line saying which settings differ). None: no state kept."""
-    if state_dir is None:
-        return None
-    folder = Path(state_dir)
-    record = folder / "fingerprint.json"
-    if record.is_file():
-        try:
-            saved = json.loads(record.read_text())
-        except (OSError, ValueError):
-            saved = {}
-        if saved == fingerprint:
-            return folder
-        differing = sorted(
-            key for key in set(saved) | set(fingerprint) if saved.get(key) != fingerprint.get(key)
-        )
-        logger.info(
-            "%s: the saved state in %s was made with other inputs or settings (%s differ); "
-            "starting fresh",
-            what, folder, ", ".join(differing),
-        )  # fmt: skip
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    text = json.dumps(fingerprint, indent=1, sort_keys=True).encode()
-    _atomic_write(record, lambda stream: stream.write(text))
-    return folder
 
 
 def _attack_name(attribute: str, attack: Any) -> str:
@@ -315,14 +253,14 @@ class _AttackBatches:
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
         path = None if self.folder is None else self.folder / f"{name}_{call:05d}.pt"
-        inputs = _digest(x, y)
+        inputs = digest_arrays(x, y)
         x_adv = self._saved(path, inputs)
         if x_adv is None:
             x_adv = perturb(x, y, *args, **kwargs)
             self.attacked += 1
             if path is not None:
                 record = {"inputs": inputs, "x_adv": x_adv.detach().cpu()}
-                _atomic_write(path, lambda stream: torch.save(record, stream))
+                atomic_write(path, lambda stream: torch.save(record, stream))
         else:
             x_adv = x_adv.to(device=x.device, dtype=x.dtype)
             self.replayed += 1
@@ -356,7 +294,7 @@ class _AttackBatches:
         batches = max(1, math.ceil(self.robust / self.batch_size))
         if not use_progress_bar():
             logger.info(
-                "AutoAttack %s: %s on %d still-robust images (robust accuracy %s)",
+                "AutoAttack %s: %s on %d still-robust images (robust accuracy of the chunk %s)",
                 self.label, name.upper(), self.robust, self.robust_accuracy(),
             )  # fmt: skip
         self._progress = ProgressReporter(
@@ -383,7 +321,7 @@ def _correct_mask(
 
 
 def _save_chunk(path: Path, x_adv_nhwc: np.ndarray, robust: np.ndarray) -> None:
-    _atomic_write(path, lambda stream: np.savez(stream, x_adv=x_adv_nhwc, robust=robust))
+    atomic_write(path, lambda stream: np.savez(stream, x_adv=x_adv_nhwc, robust=robust))
 
 
 def _load_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -547,7 +485,7 @@ def run_autoattack(
         "batch_size": batch_size,
         "chunk_size": chunk_size,
         "device": device,
-        "images": _digest(x_all, y_all),
+        "images": digest_arrays(x_all, y_all),
         "weights": weights_digest(model),
     }
     folder = open_state_folder(state_dir, fingerprint, "AutoAttack")
@@ -559,13 +497,15 @@ def run_autoattack(
         None if path is None else _load_chunk(path, min(chunk_size, len(x_all) - start))
         for path, start in zip(chunk_paths, starts, strict=True)
     ]
+    resumed_chunks = sum(chunk is not None for chunk in saved)
+    resumed_batches = 0 if folder is None else len(list(folder.glob("chunk_*.batches/*.pt")))
     logger.info(
         "AutoAttack (%s, %s, eps=%s, version=%s%s) on %d images in %d chunk(s), %s, batch %d, "
         "seed %d%s",
         package, norm, eps, version, f", attacks={attacks}" if attacks else "", len(x_all),
         len(starts), device, batch_size, seed,
-        f"; resuming: {sum(s is not None for s in saved)} chunk(s) done, from {folder}"
-        if any(s is not None for s in saved) else "",
+        f"; resuming from {folder}: {resumed_chunks} chunk(s) and {resumed_batches} attack "
+        "batch(es) of the next one done" if resumed_chunks or resumed_batches else "",
     )  # fmt: skip
     chunks: list[np.ndarray] = []
     robust_count, images_done = 0, 0
@@ -573,7 +513,7 @@ def run_autoattack(
         _frozen_eval(model, device),
         ProgressReporter(
             len(starts), "AutoAttack", unit="chunk", logger=logger, log_every_s=0.0,
-            initial=sum(s is not None for s in saved),
+            initial=resumed_chunks,
         ) as progress,
     ):  # fmt: skip
         for index, start in enumerate(starts):

@@ -17,14 +17,25 @@ translation by whole pixels of up to ``width_shift``·W and ``height_shift``·H 
 (edge) fill, and a horizontal flip with probability 1/2. Shuffling and augmentation draw from
 one ``torch.Generator`` seeded with ``seed``: the same seed gives the same run. The weights of
 the epoch with the best validation accuracy are restored at the end (``restore_best``).
+
+Resuming (``state_dir``): after every epoch the model, the optimizer, the generator and torch's
+global random state, the history and the best weights so far are saved (``epoch.pt``, written
+to a temporary name and renamed). A run killed in epoch k restarts from the end of epoch k - 1
+and ends with the same weights as an uninterrupted run (the learning rate of an epoch follows
+from its number, so there is no scheduler state besides). A ``fingerprint.json`` (recipe, seed,
+digests of the data and of the starting weights) guards the state; the folder is removed when
+training completes. Progress (batches of all epochs, loss, ETA) goes through
+``ProgressReporter``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +45,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from logifold_kedro.progress import format_duration
+from logifold_kedro.progress import ProgressReporter, format_duration
+from logifold_kedro.torch_lib.resume import (
+    atomic_write,
+    digest_arrays,
+    open_state_folder,
+    weights_digest,
+)
 from logifold_kedro.torch_lib.robustbench_compat import ensure_autoattack_module
 from logifold_kedro.torch_lib.setup import resolve_device
 
@@ -56,6 +73,8 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "device": "cpu",
 }
 OPTIMIZERS = ("sgd", "adam")
+# Bumped when the layout of the resume state changes, so older state is not misread.
+TRAINING_STATE_FORMAT = 1
 AUGMENT_KEYS = ("width_shift", "height_shift", "horizontal_flip")
 # robustbench.utils.rm_substr_from_state_dict strips these from keys (see _check_state_dict_keys).
 _ROBUSTBENCH_STRIPPED = ("module.", "model.")
@@ -348,6 +367,7 @@ def train_surrogate(
     val: dict[str, Any],
     recipe: dict[str, Any],
     seed: int,
+    state_dir: str | os.PathLike | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``model`` in place on ``train`` for ``recipe["epochs"]`` epochs; keep the best by val.
 
@@ -361,6 +381,8 @@ def train_surrogate(
             ``log_every_batches``, ``eval_batch_size``, ``device``. Defaults: RECIPE_DEFAULTS.
         seed: seeds the shuffling and augmentation generator (and torch's global generator,
             for layers such as dropout).
+        state_dir: folder for the state that lets a killed run resume from its last finished
+            epoch (module docstring); removed when training completes. None: nothing is kept.
 
     Returns:
         The model (on the CPU, eval mode) and a JSON-ready history: per-epoch lists ``loss``,
@@ -406,6 +428,17 @@ def train_surrogate(
     generator = torch.Generator().manual_seed(int(seed))
     x_train, y_train = to_nchw_tensor(train["x"]), torch.from_numpy(train["y"].astype(np.int64))
     x_val, y_val = to_nchw_tensor(val["x"]), torch.from_numpy(val["y"].astype(np.int64))
+    fingerprint = {
+        "format": TRAINING_STATE_FORMAT,
+        "model": type(model).__name__,
+        "weights": weights_digest(model),
+        "train": digest_arrays(train["x"], train["y"]),
+        "val": digest_arrays(val["x"], val["y"]),
+        "recipe": json.loads(json.dumps(config)),
+        "seed": int(seed),
+        "device": device,
+    }
+    folder = open_state_folder(state_dir, fingerprint, "surrogate training")
     model.to(device)
     optimizer = _make_optimizer(model, config)
     batch_size, epochs = config["batch_size"], config["epochs"]
@@ -413,71 +446,136 @@ def train_surrogate(
     log_every = int(config["log_every_batches"] or 0)
     augmenting = any(config["augment"][key] for key in AUGMENT_KEYS)
     best_state: dict[str, torch.Tensor] | None = None
+    first_epoch, seconds_before = 0, 0.0
+    saved = _load_training_state(folder)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        best_state, first_epoch = saved["best_state"], int(saved["epochs_done"])
+        history.update(saved["history"])
+        seconds_before = float(saved["train_seconds"])
+        logger.info("surrogate: resuming after epoch %d/%d from %s", first_epoch, epochs, folder)
     logger.info(
         "training surrogate %s (%d parameters) on %d images, %d epochs x %d batches, %s on %s",
         type(model).__name__, history["num_parameters"], len(x_train), epochs, steps,
         config["optimizer"], device,
     )  # fmt: skip
     started = time.perf_counter()
-    for epoch in range(epochs):
-        epoch_started = time.perf_counter()
-        rate = learning_rate_at(epoch, config["learning_rate"], config["lr_schedule"])
-        for group in optimizer.param_groups:
-            group["lr"] = rate
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        loss_sum, correct = 0.0, 0
-        for step in range(steps):
-            index = order[step * batch_size : (step + 1) * batch_size]
-            x_batch = x_train[index]
-            if augmenting:
-                x_batch = augment_batch(x_batch, config["augment"], generator)
-            x_batch, y_batch = x_batch.to(device), y_train[index].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x_batch)
-            loss = nn.functional.cross_entropy(logits, y_batch)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(index)
-            correct += int((logits.detach().argmax(1) == y_batch).sum())
-            if log_every and (step + 1) % log_every == 0:
-                per_step = (time.perf_counter() - epoch_started) / (step + 1)
-                eta = per_step * (steps - step - 1 + steps * (epochs - epoch - 1))
-                logger.info(
-                    "surrogate: epoch %d/%d batch %d/%d loss=%.4f (%.3f s/batch, ETA %s)",
-                    epoch + 1, epochs, step + 1, steps, float(loss.detach()), per_step,
-                    format_duration(eta),
+    with ProgressReporter(
+        epochs * steps, "surrogate training", unit="batch", logger=logger,
+        initial=first_epoch * steps,
+    ) as progress:  # fmt: skip
+        for epoch in range(first_epoch, epochs):
+            epoch_started = time.perf_counter()
+            rate = learning_rate_at(epoch, config["learning_rate"], config["lr_schedule"])
+            for group in optimizer.param_groups:
+                group["lr"] = rate
+            model.train()
+            order = torch.randperm(len(x_train), generator=generator)
+            loss_sum, correct = 0.0, 0
+            for step in range(steps):
+                index = order[step * batch_size : (step + 1) * batch_size]
+                x_batch = x_train[index]
+                if augmenting:
+                    x_batch = augment_batch(x_batch, config["augment"], generator)
+                x_batch, y_batch = x_batch.to(device), y_train[index].to(device)
+                optimizer.zero_grad(set_to_none=True)
+                logits = model(x_batch)
+                loss = nn.functional.cross_entropy(logits, y_batch)
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss.detach()) * len(index)
+                correct += int((logits.detach().argmax(1) == y_batch).sum())
+                progress.update(
+                    1, epoch=f"{epoch + 1}/{epochs}", loss=f"{float(loss.detach()):.4f}"
+                )
+                if log_every and (step + 1) % log_every == 0:
+                    per_step = (time.perf_counter() - epoch_started) / (step + 1)
+                    eta = per_step * (steps - step - 1 + steps * (epochs - epoch - 1))
+                    logger.info(
+                        "surrogate: epoch %d/%d batch %d/%d loss=%.4f (%.3f s/batch, ETA %s)",
+                        epoch + 1, epochs, step + 1, steps, float(loss.detach()), per_step,
+                        format_duration(eta),
+                    )  # fmt: skip
+            val_loss, val_accuracy = _evaluate(
+                model, x_val, y_val, int(config["eval_batch_size"]), device
+            )
+            seconds = time.perf_counter() - epoch_started
+            for key, value in (
+                ("loss", loss_sum / len(x_train)),
+                ("accuracy", correct / len(x_train)),
+                ("val_loss", val_loss),
+                ("val_accuracy", val_accuracy),
+                ("learning_rate", rate),
+                ("epoch_seconds", seconds),
+            ):
+                history[key].append(float(value))
+            if history["best_val_accuracy"] is None or val_accuracy > history["best_val_accuracy"]:
+                history["best_epoch"], history["best_val_accuracy"] = epoch, float(val_accuracy)
+                if config["restore_best"]:
+                    best_state = copy.deepcopy(model.state_dict())
+            history["epochs_run"] = epoch + 1
+            eta = (time.perf_counter() - started) / (epoch + 1 - first_epoch) * (epochs - epoch - 1)
+            logger.info(
+                "surrogate: epoch %d/%d loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f "
+                "lr=%.2g (%s, ETA %s)",
+                epoch + 1, epochs, history["loss"][-1], history["accuracy"][-1], val_loss,
+                val_accuracy, rate, format_duration(seconds), format_duration(eta),
+            )  # fmt: skip
+            if folder is not None:
+                _save_training_state(
+                    folder, model, optimizer, generator, best_state, history,
+                    seconds_before + time.perf_counter() - started,
                 )  # fmt: skip
-        val_loss, val_accuracy = _evaluate(
-            model, x_val, y_val, int(config["eval_batch_size"]), device
-        )
-        seconds = time.perf_counter() - epoch_started
-        for key, value in (
-            ("loss", loss_sum / len(x_train)),
-            ("accuracy", correct / len(x_train)),
-            ("val_loss", val_loss),
-            ("val_accuracy", val_accuracy),
-            ("learning_rate", rate),
-            ("epoch_seconds", seconds),
-        ):
-            history[key].append(float(value))
-        if history["best_val_accuracy"] is None or val_accuracy > history["best_val_accuracy"]:
-            history["best_epoch"], history["best_val_accuracy"] = epoch, float(val_accuracy)
-            if config["restore_best"]:
-                best_state = copy.deepcopy(model.state_dict())
-        history["epochs_run"] = epoch + 1
-        eta = (time.perf_counter() - started) / (epoch + 1) * (epochs - epoch - 1)
-        logger.info(
-            "surrogate: epoch %d/%d loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f "
-            "lr=%.2g (%s, ETA %s)",
-            epoch + 1, epochs, history["loss"][-1], history["accuracy"][-1], val_loss,
-            val_accuracy, rate, format_duration(seconds), format_duration(eta),
-        )  # fmt: skip
     if best_state is not None:
         model.load_state_dict(best_state)
         logger.info(
             "surrogate: restored epoch %d (val_accuracy %.4f) of %d",
             history["best_epoch"] + 1, history["best_val_accuracy"], epochs,
         )  # fmt: skip
-    history["train_seconds"] = float(time.perf_counter() - started)
+    history["train_seconds"] = float(seconds_before + time.perf_counter() - started)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     return model.cpu().eval(), history
+
+
+# Keys of the history that grow with the epochs (saved with the resume state).
+_HISTORY_PER_EPOCH = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+def _save_training_state(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    best_state: dict[str, torch.Tensor] | None,
+    history: dict[str, Any],
+    train_seconds: float,
+) -> None:
+    """Everything the next epoch depends on, after a finished epoch (atomically replaced)."""
+    state = {
+        "epochs_done": int(history["epochs_run"]),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "best_state": best_state,
+        "history": {
+            key: history[key]
+            for key in (*_HISTORY_PER_EPOCH, "epoch_seconds", "epochs_run", "best_epoch")
+        }
+        | {"best_val_accuracy": history["best_val_accuracy"]},
+        "train_seconds": float(train_seconds),
+    }
+    atomic_write(folder / "epoch.pt", lambda stream: torch.save(state, stream))
+
+
+def _load_training_state(folder: Path | None) -> dict[str, Any] | None:
+    if folder is None or not (folder / "epoch.pt").is_file():
+        return None
+    return torch.load(folder / "epoch.pt", map_location="cpu", weights_only=True)

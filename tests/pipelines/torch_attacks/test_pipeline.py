@@ -28,3 +28,11 @@ def test_autoattack_report_and_surrogate_layout(torch_attacked):
     root = torch_attacked / "data" / "06_models" / "tiny" / "seed42" / "robustbench"
     checkpoints = list(root.glob("*/robustbench/cifar10/L2/Tiny-WRN-10-1.pt"))
     assert len(checkpoints) == 1, "the surrogate is saved where robustbench.utils.load_model reads"
+
+
+def test_resume_state_is_removed_once_the_nodes_complete(torch_attacked):
+    # fit_surrogate trains (tiny scale) and AutoAttack attacks, both keeping resume state;
+    # a completed node leaves none behind.
+    resume = torch_attacked / "data" / "06_models" / "tiny" / "seed42" / "resume"
+    assert resume.is_dir()
+    assert not (resume / "surrogate").exists() and not (resume / "autoattack").exists()

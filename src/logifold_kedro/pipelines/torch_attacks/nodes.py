@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,15 +16,23 @@ def fit_surrogate(
     clean_val: dict[str, Any],
     surrogate_params: dict[str, Any],
     seed: int,
+    resume_state: Path,
 ) -> tuple[Any, dict[str, Any]]:
     """Train the surrogate from its source for `epochs` epochs (paper scale: 0, the pretrained
-    RobustBench weights pass unchanged; CPU scale: a small zoo architecture from scratch)."""
+    RobustBench weights pass unchanged; CPU scale: a small zoo architecture from scratch).
+
+    A killed run resumes from its last finished epoch, kept in `resume_state`/surrogate."""
     from logifold_kedro.torch_lib.surrogate import train_surrogate
 
     validate_image_set(clean_train, "clean_train")
     validate_image_set(clean_val, "clean_val")
     model, history = train_surrogate(
-        surrogate_source, clean_train, clean_val, surrogate_params, seed
+        surrogate_source,
+        clean_train,
+        clean_val,
+        surrogate_params,
+        seed,
+        state_dir=Path(resume_state) / "surrogate",
     )
     return model, history
 
@@ -33,8 +42,11 @@ def autoattack_transfer_set(
     clean_test: dict[str, Any],
     autoattack_params: dict[str, Any],
     seed: int,
+    resume_state: Path,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """AutoAttack (L2, standard) on the surrogate with the true labels: the transfer test set.
+
+    A killed run resumes from the chunks and attack batches kept in `resume_state`/autoattack.
 
     Returns the adversarial images (float32 NHWC in [0, 1], true labels, settings beside them)
     and a report: clean and robust accuracy of the surrogate and L2 perturbation statistics.
@@ -63,6 +75,7 @@ def autoattack_transfer_set(
         seed=int(seed),
         batch_size=batch_size,
         device=autoattack_params.get("device", "cpu"),
+        state_dir=Path(resume_state) / "autoattack",
         **settings,
     )
     stats = l2_perturbation_stats(x, x_adv)

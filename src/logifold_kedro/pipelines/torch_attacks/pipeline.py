@@ -21,6 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "clean_val",
                     "params:surrogate",
                     "params:seed",
+                    "resume_state",
                 ],
                 outputs=["surrogate", "surrogate_training_report"],
                 name="fit_surrogate",
@@ -28,7 +29,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 autoattack_transfer_set,
-                inputs=["surrogate", "clean_test", "params:autoattack", "params:seed"],
+                inputs=[
+                    "surrogate",
+                    "clean_test",
+                    "params:autoattack",
+                    "params:seed",
+                    "resume_state",
+                ],
                 outputs=["autoattack_test", "autoattack_transfer_report"],
                 name="autoattack_transfer",
                 tags=[*TORCH_TAGS, "attack"],
