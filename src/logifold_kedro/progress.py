@@ -41,7 +41,7 @@ def remaining_seconds(done: float, total: float, elapsed_s: float) -> float:
 def use_progress_bar(stream: TextIO | None = None) -> bool:
     """Whether progress is drawn as a bar: ``LOGIFOLD_PROGRESS`` if set, else whether `stream`
     (standard error by default) is an interactive terminal."""
-    choice = os.environ.get(PROGRESS_ENV, "auto").strip().lower()
+    choice = (os.environ.get(PROGRESS_ENV) or "auto").strip().lower()  # set but empty: auto
     if choice in {"bar", "log"}:
         return choice == "bar"
     if choice != "auto":
