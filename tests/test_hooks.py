@@ -110,15 +110,6 @@ def test_the_allowed_values_are_named(tmp_path):
     assert "allowed: a finite number >= 0" in error.value.message
 
 
-def test_a_seed_set_only_in_a_parameters_file_is_refused(tmp_path):
-    project = make_project_copy(tmp_path / "project")
-    (project / "conf" / "tiny" / "parameters_seed.yml").write_text("seed: 7\n")
-    mismatch = r"params:seed is 7 but the run folder is seed42"
-    with pytest.raises(InvalidParametersError, match=mismatch):
-        run_stage(project, "training", tags=["data"])
-    assert not (project / "data" / "02_intermediate").exists()
-
-
 # --- one run per run folder --------------------------------------------------------------------
 def slow_project(tmp_path: Path) -> Path:
     """A project whose raw archive loads only once the test creates the release file."""

@@ -9,6 +9,13 @@ so a run of framework-free nodes never imports TensorFlow or torch.
 seed where the catalog forms the run folder: a bad value stops the run with its key, its value
 and what is allowed, before anything is written.
 
+`RunFolderSeedHook` names the run folder after the seed the nodes use, wherever it is set
+(``--params``, ``conf/local``, an environment's parameters): the catalog reads it from the runtime
+parameters, so the hook puts the merged ``seed`` there before the catalog is built.
+
+`UnreadLocalConfigHook` warns when ``conf/local`` holds configuration that this run does not read
+(Kedro layers one environment over ``conf/base``: ``--env paper`` reads ``conf/paper`` instead).
+
 `PreflightHook` checks, before anything runs, that every input the selected pipeline reads from
 the catalog exists, and stops with one clear message naming what is missing and how to get it
 (the command to run first, with the user's ``--env`` and ``--params``).
@@ -208,6 +215,73 @@ def run_folder_of(
             folder = Path(match["folder"])
             return folder if folder.is_absolute() or project_path is None else project_path / folder
     return None
+
+
+class RunFolderSeedHook:
+    """Give the catalog's run folder (``${runtime_params:seed,...}``) the seed the nodes use."""
+
+    # First among the after_context_created hooks, before anything can build a catalog.
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        loader = context.config_loader
+        runtime_params = dict(loader.runtime_params or {})
+        if "seed" in runtime_params:  # --params seed=...: the nodes get it too
+            return
+        seed = context.params.get("seed")
+        if seed is None:
+            return
+        # A new dict: the session's record of the user's --params stays as typed.
+        loader.runtime_params = {**runtime_params, "seed": seed}
+        # The loader caches its runtime params for the resolver once it has resolved one.
+        if hasattr(loader, "_runtime_params_oc"):
+            loader._runtime_params_oc = None
+
+
+CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
+
+
+def unread_local_files(conf_source: Path, local_env: str, run_env: str) -> list[Path]:
+    """The configuration files of ``conf/<local_env>`` when the run reads another environment."""
+    folder = conf_source / local_env
+    if run_env == local_env or not folder.is_dir():
+        return []
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in CONFIG_SUFFIXES and not path.name.startswith(".")
+    )
+
+
+class UnreadLocalConfigHook:
+    """Warn at start when ``conf/local`` has files this run does not read (``--env X``)."""
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        loader = context.config_loader
+        local_env = getattr(loader, "default_run_env", "") or "local"
+        run_env = loader.env or local_env
+        files = unread_local_files(Path(loader.conf_source), local_env, run_env)
+        if not files:
+            return
+        project_path = Path(context.project_path)
+        names = ", ".join(
+            path.relative_to(project_path).as_posix()
+            if path.is_relative_to(project_path)
+            else path.as_posix()
+            for path in files
+        )
+        logger.warning(
+            "this run reads conf/base and conf/%s, not conf/%s, so these files do not apply: %s. "
+            "Pass such values with --params (e.g. --params seed=7), or copy conf/%s to "
+            "conf/%s_local (git-ignored), add your overrides there and run with --env %s_local "
+            "(docs/configuration.md).",
+            run_env,
+            local_env,
+            names,
+            run_env,
+            run_env,
+            run_env,
+        )
 
 
 class ParameterCheckHook:

@@ -445,8 +445,9 @@ def run_folder_seeds(filepaths: Iterable[str]) -> set[str]:
 def check_run_folder(filepaths: Iterable[str], params_seed: Any) -> None:
     """Raise ParameterError unless the run folder's seed is valid and equals ``params:seed``.
 
-    The catalog forms the folder from ``--params seed=...`` (default 42); the nodes seed with
-    ``params:seed``. A seed set only in a parameters file would give the nodes one seed and the
+    The catalog forms the folder from the runtime parameter ``seed``, which
+    ``hooks.RunFolderSeedHook`` sets to ``params:seed``; a catalog path that names another seed
+    folder, or a session without the project's hooks, would give the nodes one seed and the
     outputs the folder of another.
     """
     seeds = run_folder_seeds(filepaths)
@@ -460,7 +461,7 @@ def check_run_folder(filepaths: Iterable[str], params_seed: Any) -> None:
     if seeds and seeds != {str(params_seed)}:
         folder = ", ".join(f"seed{s}" for s in sorted(seeds))
         raise ParameterError(
-            f"- seed: params:seed is {params_seed} but the run folder is {folder}: the folder "
-            "comes from `--params seed=...` (default 42). Pass the seed on the command line, "
-            f"`--params seed={params_seed}`, instead of setting it in a parameters file."
+            f"- seed: params:seed is {params_seed} but the run folder is {folder}: build run "
+            "output paths from `${_run}` (conf/base/catalog.yml) and keep the project's hooks "
+            f"(settings.py), or pass the seed on the command line, `--params seed={params_seed}`."
         )

@@ -15,8 +15,10 @@ from logifold_kedro.hooks import (
     ParameterCheckHook,
     PreflightHook,
     RunFolderLockHook,
+    RunFolderSeedHook,
     RunLogHook,
     RunVersionsHook,
+    UnreadLocalConfigHook,
 )
 
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
@@ -26,6 +28,8 @@ warnings.filterwarnings("ignore", message="register_new_resolver", category=User
 # before it must not leave it taken). During: own versions pinned. The order within
 # before_pipeline_run is set by tryfirst/trylast in the hooks, not by this tuple.
 HOOKS = (
+    RunFolderSeedHook(),
+    UnreadLocalConfigHook(),
     ParameterCheckHook(),
     PreflightHook(),
     RunFolderLockHook(),
