@@ -10,6 +10,10 @@ recipe, seed, model or data) is removed and the run starts from epoch 1.
 
 The file is written to a temporary name and renamed over the old one, so a kill while writing
 leaves the previous epoch's state, never a torn file.
+
+Why not Keras' ``BackupAndRestore``: it restores the weights, the optimizer and the epoch
+number, but not the best-epoch record or the history of the finished epochs, it checks nothing
+about the inputs, and the resumed fit would read the dataset from its start (epoch 1's batches).
 """
 
 from __future__ import annotations
