@@ -253,7 +253,7 @@ class _AttackBatches:
         call = self.calls.get(name, 0)
         self.calls[name] = call + 1
         path = None if self.folder is None else self.folder / f"{name}_{call:05d}.pt"
-        inputs = digest_arrays(x, y)
+        inputs = "" if path is None else digest_arrays(x, y)
         x_adv = self._saved(path, inputs)
         if x_adv is None:
             x_adv = perturb(x, y, *args, **kwargs)
