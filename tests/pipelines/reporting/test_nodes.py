@@ -375,6 +375,7 @@ HEADINGS = [
     "## Core against the threshold (validation, where t is chosen; test beside it)",
     "## Entropy of core and out-of-core samples (test)",
     "## Adaptive evaluation",
+    "## Figures for a talk",
 ]
 
 
@@ -416,6 +417,8 @@ def report_inputs(scale: str) -> dict:
         "claims": check_claims(details, THRESHOLD_PARAMS, bootstrap, PUBLISHED),
         "published": PUBLISHED,
         "adaptive_metrics": adaptive_metrics_frame(),
+        "seed": 42,
+        "experiment2_runs": {"seed7": lambda: shifted(experiment2)},
     }
 
 
@@ -471,8 +474,9 @@ def test_write_report_has_every_section_and_embedded_pngs():
     assert "scan 2.0 down to 0.02, step 0.01, min core 10" in report
     images = re.findall(r"!\[figure\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", report)
     # accuracy, threshold bootstrap, four validation sweeps (two with test beside them), two
-    # entropy plots
-    assert len(images) == 1 + 1 + 4 + 2
+    # entropy plots; for a talk: accuracy on test and on the AutoAttack set, entropy, adaptive,
+    # seeds
+    assert len(images) == 1 + 1 + 4 + 2 + 2 + 1 + 1 + 1
     assert "90% percentile bootstrap interval" in report and "100 resamples" in report
     assert "0.8800 [0.8500, 0.9000]" in report  # union IMM accuracy with its interval
     assert "seeds 7, 42" in report and "0.8700 ± 0.0141" in report  # across seeds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 from kedro.framework.session import KedroSession
@@ -9,7 +11,7 @@ from kedro.framework.startup import bootstrap_project
 
 from logifold_kedro.pipelines import training
 from logifold_kedro.pipelines.naming import model_entry, u0_members
-from tests.pipelines.conftest import load, run_stage
+from tests.pipelines.conftest import load, open_catalog, run_stage
 
 
 def test_report_tables_and_figures(reported):
@@ -42,6 +44,18 @@ def test_report_tables_and_figures(reported):
     assert len(claims) == 7 * 3 * 2 + 2
     assert set(claims["verdict"]) <= {"holds", "not resolved", "fails"}
     assert "## The paper's claims, checked" in text and "paper's outcome" in text
+    # The figures for slides, each in its own versioned entry under figures/talk/.
+    talk = root / "figures" / "talk"
+    accuracy = sorted(p.name for p in talk.glob("accuracy/*/*.png"))
+    assert accuracy == ["accuracy_autoattack.png", "accuracy_test.png"]
+    for name in ("entropy", "adaptive", "seeds"):
+        assert len(list(talk.glob(f"{name}.png/*/{name}.png"))) == 1, name
+    assert "## Figures for a talk" in text
+    # kedro-viz shows each of them: the preview is a PNG (the set of accuracy figures as one).
+    catalog = open_catalog(reported)
+    for name in ("talk_accuracy_plots", "talk_entropy_plot", "talk_adaptive_plot"):
+        preview = catalog.get(name).preview()
+        assert base64.b64decode(preview).startswith(b"\x89PNG"), name
 
 
 def save_as_seed(project, seed: int, name: str, table: pd.DataFrame) -> None:

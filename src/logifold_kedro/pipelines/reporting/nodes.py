@@ -36,6 +36,14 @@ from logifold_kedro.report_lib.tables import (
     compare_with_published,
     to_markdown,
 )
+from logifold_kedro.report_lib.talk_figures import (
+    EntropyPanel,
+    accuracy_interval_bars,
+    adaptive_accuracy_figure,
+    entropy_threshold_panels,
+    evaluation_name,
+    seed_spread_figure,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -155,13 +163,15 @@ def compare_thresholds(thresholds: dict[str, Any], published: dict[str, Any]) ->
     return table.merge(ours[columns], on="environment")
 
 
-def unreached_threshold_notes(thresholds: pd.DataFrame) -> list[str]:
-    """One sentence per environment whose threshold stayed 0: how close validation came.
+def unreached_threshold_reasons(thresholds: pd.DataFrame) -> dict[str, str]:
+    """Per environment whose threshold stayed 0: ``threshold 0 (<reason>): <how close
+    validation came>``, the text of :func:`unreached_threshold_notes` (the entropy figure
+    writes it in the environment's panel).
 
     The best core accuracy is the highest the scan met on a core of at least ``min_core``
-    validation images; without it (a core that was never large enough) the sentence says so.
+    validation images; without it (a core that was never large enough) the text says so.
     """
-    notes = []
+    reasons = {}
     recorded = "best_core_accuracy" in thresholds.columns
     for row in thresholds.itertuples(index=False):
         if bool(row.reached):
@@ -176,11 +186,27 @@ def unreached_threshold_notes(thresholds: pd.DataFrame) -> list[str]:
                 f"the best core accuracy validation reached was {best:.4f} "
                 f"(at t = {row.best_core_threshold:.2f}), below the target {row.target:.2f}"
             )
-        notes.append(
-            f"- **{row.environment}**: threshold 0 ({row.reason}): {why}. Its core is empty, so "
-            "U1 decides nothing there and the IMM is U2' alone."
-        )
-    return notes
+        reasons[row.environment] = f"threshold 0 ({row.reason}): {why}"
+    return reasons
+
+
+def unreached_threshold_notes(thresholds: pd.DataFrame) -> list[str]:
+    """One sentence per environment whose threshold stayed 0: how close validation came
+    (:func:`unreached_threshold_reasons`)."""
+    return [
+        f"- **{environment}**: {reason}. Its core is empty, so U1 decides nothing there and the "
+        "IMM is U2' alone."
+        for environment, reason in unreached_threshold_reasons(thresholds).items()
+    ]
+
+
+def _tables_by_seed(
+    seed: int, current: pd.DataFrame, runs: dict[str, Any]
+) -> dict[int, pd.DataFrame]:
+    """Seed -> table: the latest of each ``seed<n>`` folder, this run's for this seed."""
+    found = {seed_of(partition): load for partition, load in runs.items()}
+    found[int(seed)] = lambda: current
+    return {s: load() for s, load in found.items()}
 
 
 def aggregate_seeds(
@@ -193,13 +219,8 @@ def aggregate_seeds(
     """Experiments 1 and 2 as mean and std over every seed run so far (the latest version of
     each ``seed<n>`` folder; this run's tables for this seed)."""
 
-    def tables(runs: dict[str, Any], current: pd.DataFrame) -> dict[int, pd.DataFrame]:
-        found = {seed_of(partition): load for partition, load in runs.items()}
-        found[int(seed)] = lambda: current
-        return {s: load() for s, load in found.items()}
-
-    by_seed2 = tables(experiment2_runs, experiment2)
-    by_seed1 = tables(experiment1_runs, experiment1)
+    by_seed2 = _tables_by_seed(seed, experiment2, experiment2_runs)
+    by_seed1 = _tables_by_seed(seed, experiment1, experiment1_runs)
     logger.info("aggregating Experiments 1 and 2 over seeds %s", sorted(by_seed2))
     return (
         across_seeds(by_seed2, EXPERIMENT2_KEYS, EXPERIMENT2_METRICS),
@@ -395,6 +416,96 @@ def threshold_bootstrap_figure(
     )
 
 
+def _run_label(scale: str, seed: int) -> str:
+    return f"{scale} scale, seed {seed}"
+
+
+def talk_accuracy_figures(
+    experiment2_table: pd.DataFrame, bootstrap_params: dict[str, Any], scale: str, seed: int
+) -> dict[str, Figure]:
+    """Per evaluation set (test, AutoAttack), for slides: U0, U1, U2', all 16 and the IMM per
+    environment from ``experiment2_comparison_metrics``, each with its bootstrap interval and
+    the paper's value marked."""
+    confidence = float(bootstrap_params.get("confidence", 0.95))
+    figures = {}
+    for evaluation in dict.fromkeys(experiment2_table["evaluation"]):
+        rows = experiment2_table[experiment2_table["evaluation"] == evaluation]
+        figures[f"accuracy_{evaluation}.png"] = accuracy_interval_bars(
+            rows.reset_index(drop=True),
+            f"Experiment 2 accuracy, {evaluation_name(evaluation)} ({_run_label(scale, seed)})",
+            confidence,
+        )
+    return figures
+
+
+def talk_entropy_figure(
+    imm_details: dict[str, Any], thresholds_table: pd.DataFrame, scale: str, seed: int
+) -> Figure:
+    """For slides, one panel per environment: U1's committee entropy on the test images (right
+    and wrong labels) and the chosen t; a t of 0 carries the report's explanation, an
+    environment absent from ``imm_details`` says it was not evaluated."""
+    reasons = unreached_threshold_reasons(thresholds_table)
+    panels = []
+    for environment in ENVIRONMENTS:
+        arrays = _details_for(imm_details, environment, "test")
+        if not arrays:
+            note = f"{environment}: not evaluated on the test images in this run."
+            panels.append(EntropyPanel(environment, None, None, None, note))
+            continue
+        t = float(arrays["threshold"])
+        note = ""
+        if t == 0:
+            reason = reasons.get(environment, "threshold 0")
+            note = f"{reason}. Its core is empty, so U1 decides nothing here."
+        panels.append(
+            EntropyPanel(environment, arrays["u1_entropy"], arrays["u1_correct"], t, note)
+        )
+    return entropy_threshold_panels(
+        panels, f"U1 committee entropy on the test images ({_run_label(scale, seed)})"
+    )
+
+
+def talk_adaptive_figure(adaptive_metrics: pd.DataFrame, scale: str, seed: int) -> Figure:
+    """For slides: the IMM's accuracy under each adaptive attack and setting beside the
+    non-adaptive transfer and the clean images, per attacked environment."""
+    return adaptive_accuracy_figure(
+        adaptive_metrics,
+        f"IMM under adaptive attacks vs non-adaptive transfer ({_run_label(scale, seed)})",
+    )
+
+
+def talk_seed_figure(
+    seed: int, experiment2: pd.DataFrame, experiment2_runs: dict[str, Any], scale: str
+) -> Figure:
+    """For slides: every Experiment 2 accuracy in each seed's run (the seeds
+    ``aggregate_seeds`` averages), with their mean and standard deviation."""
+    return seed_spread_figure(
+        _tables_by_seed(seed, experiment2, experiment2_runs),
+        EXPERIMENT2_KEYS,
+        f"Experiment 2 accuracy across seeds ({scale} scale)",
+    )
+
+
+def talk_figures(
+    experiment2_table: pd.DataFrame,
+    imm_details: dict[str, Any],
+    thresholds_table: pd.DataFrame,
+    adaptive_metrics: pd.DataFrame,
+    experiment2: pd.DataFrame,
+    experiment2_runs: dict[str, Any],
+    bootstrap_params: dict[str, Any],
+    scale: str,
+    seed: int,
+) -> list[Figure]:
+    """Every figure for slides, in the order the report shows them."""
+    return [
+        *talk_accuracy_figures(experiment2_table, bootstrap_params, scale, seed).values(),
+        talk_entropy_figure(imm_details, thresholds_table, scale, seed),
+        talk_adaptive_figure(adaptive_metrics, scale, seed),
+        talk_seed_figure(seed, experiment2, experiment2_runs, scale),
+    ]
+
+
 def _seeds_note(experiment2_seeds: pd.DataFrame) -> str:
     seeds = sorted(
         {s for cell in experiment2_seeds["seeds"] for s in str(cell).split(", ")}, key=int
@@ -444,13 +555,15 @@ def write_report(
     claims: pd.DataFrame,
     published: dict[str, Any],
     adaptive_metrics: pd.DataFrame,
+    seed: int,
+    experiment2_runs: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """The report a reader opens first (Markdown with the figures embedded) and a JSON summary of
     the headline numbers for kedro-viz.
 
     The figures are drawn again here (figure datasets cannot be loaded back), from the same data
     and functions as the figure nodes; the threshold sweeps show validation (where t is chosen)
-    and test side by side.
+    and test side by side. The figures for slides (``talk_*``) close the report.
     """
     threshold_plots = threshold_panels(threshold_curves, thresholds, imm_details, threshold_params)
     entropy_plots = entropy_figures(imm_details)
@@ -522,6 +635,27 @@ def write_report(
         "## Entropy of core and out-of-core samples (test)",
         *(_embedded_png(fig) for fig in entropy_plots.values()),
         *adaptive_section(adaptive_metrics),
+        "## Figures for a talk",
+        "Large type, colour-blind-safe colours, accuracies in percent; saved at a higher "
+        "resolution under `figures/talk/` (catalog entries `talk_accuracy_plots`, "
+        "`talk_entropy_plot`, `talk_adaptive_plot`, `talk_seeds_plot`; docs/figures.md): "
+        "Experiment 2 per evaluation set with the bootstrap intervals and the paper's values, "
+        "U1's entropy with the chosen t, the IMM under the adaptive attacks, and the spread of "
+        "Experiment 2 across seeds.",
+        *(
+            _embedded_png(figure)
+            for figure in talk_figures(
+                experiment2_table,
+                imm_details,
+                thresholds_table,
+                adaptive_metrics,
+                experiment2,
+                experiment2_runs,
+                bootstrap_params,
+                scale,
+                seed,
+            )
+        ),
     ]
     test_rows = experiment2_table[experiment2_table["evaluation"] == "test"]
     summary = {
