@@ -20,6 +20,7 @@ from logifold_kedro.hooks import (
     RunVersionsHook,
     UnreadLocalConfigHook,
 )
+from logifold_kedro.tracking import TrackingHook
 
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
 warnings.filterwarnings("ignore", message="register_new_resolver", category=UserWarning)
@@ -37,10 +38,15 @@ HOOKS = (
     FrameworkSetupHook(),
     RunLogHook(),
     DaskConfigHook(),
+    # MLflow, when LOGIFOLD_TRACKING=1 (docs/tracking.md). Registered after the lock hook: of two
+    # trylast before_pipeline_run hooks, the later registered runs last, once the lock is taken.
+    TrackingHook(),
 )
 
 # kedro-telemetry would try the network, which this project's machines do not have.
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry",)
+# kedro-mlflow (the `tracking` extra) would track every run once installed; TrackingHook runs it
+# only when tracking is turned on (Kedro matches the distribution name, spelled with "_").
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro_mlflow")
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -50,5 +56,7 @@ CONFIG_LOADER_ARGS = {
         "globals": ["globals.yml"],
         # DaskRunner: scheduler address, local cluster, resources per tag (conf/<env>/dask.yml)
         "dask": ["dask*", "dask*/**"],
+        # Experiment tracking, kedro-mlflow's format (conf/<env>/mlflow.yml, docs/tracking.md)
+        "mlflow": ["mlflow*", "mlflow*/**"],
     },
 }
