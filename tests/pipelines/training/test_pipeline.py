@@ -34,6 +34,9 @@ def test_training_writes_versioned_checkpoints_that_load_and_predict(trained):
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
     metrics = load(trained, "training_metrics")
     assert list(metrics["model"]) == u0_members()
+    # Each training node removed its resume state once it completed.
+    resume = trained / "data" / "06_models" / "tiny" / "seed42" / "resume"
+    assert resume.is_dir() and not list(resume.glob("train_*"))
     assert metrics["test_accuracy"].between(0, 1).all()
     assert set(metrics["family"]) == {"resnet", "vgg"}
 
