@@ -46,8 +46,8 @@ def test_the_all_extra_brings_every_tool_the_readme_uses():
 
 
 def run_in(project: Path, *command: str) -> subprocess.CompletedProcess:
-    """A command of the installed environment, as in an activated venv: kedro starts `ipython`
-    and `jupyter` by name from PATH."""
+    """A command of the installed environment, as in an activated venv: `kedro ipython` starts
+    `ipython` by name from PATH."""
     env = {
         **os.environ,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
