@@ -11,8 +11,8 @@ the run fails. `TrackingHook` adds what comparing seeds and scales needs:
 - every parameter, flattened (``threshold.target``), and the whole set as ``parameters.yml``;
   at the start, so a run that fails still shows what it ran with;
 - after the run, read back through the catalog from what this run wrote: the headline metrics
-  (:func:`headline_metrics`), every metric table as CSV, the thresholds, the report and the
-  tables in Markdown, and the figures' PNG files.
+  (:func:`headline_metrics`), every metric table as CSV, the thresholds, the report, the
+  tables in Markdown, the JSON summaries and the figures' PNG files.
 
 The nodes stay pure: nothing here runs inside a node, so the sequential runners and
 `logifold_kedro.runners.DaskRunner` (whose workers run no hooks) track alike. kedro-mlflow's own
@@ -389,6 +389,10 @@ class TrackingHook:
                 mlflow.log_dict(dict(loaded[name]), "thresholds.json")
             elif name in TEXT_OUTPUTS:
                 mlflow.log_text(str(catalog.load(name)), f"report/{TEXT_OUTPUTS[name]}")
+            elif name.endswith("_report"):  # JSON summaries (headline_report, attack reports)
+                document = catalog.load(name)
+                if isinstance(document, Mapping):
+                    mlflow.log_dict(dict(document), f"report/{name}.json")
             elif _is_figure(name):
                 path = _written_path(catalog.get(name))
                 if path is None:
