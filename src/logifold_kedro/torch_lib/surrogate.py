@@ -563,7 +563,8 @@ def _save_training_state(
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
         "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        # Only a run that uses CUDA has CUDA random state; asking a CPU run would start CUDA.
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         "best_state": best_state,
         "history": {
             key: history[key]
