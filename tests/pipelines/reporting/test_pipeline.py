@@ -46,7 +46,7 @@ def test_report_tables_and_figures(reported):
     assert "## The paper's claims, checked" in text and "paper's outcome" in text
     # The figures for slides, each in its own versioned entry under figures/talk/.
     talk = root / "figures" / "talk"
-    accuracy = sorted(p.name for p in talk.glob("accuracy/*/*.png"))
+    accuracy = sorted(p.name for p in talk.glob("accuracy/*/accuracy/*.png"))
     assert accuracy == ["accuracy_autoattack.png", "accuracy_test.png"]
     for name in ("entropy", "adaptive", "seeds"):
         assert len(list(talk.glob(f"{name}.png/*/{name}.png"))) == 1, name
