@@ -47,6 +47,12 @@ TRACKING_VARIABLE = "LOGIFOLD_TRACKING"
 _ON = {"1", "true", "yes", "on"}
 _OFF = {"", "0", "false", "no", "off"}
 
+#: Where runs go when mlflow.yml does not say (conf/base/mlflow.yml says the same): a SQLite file
+#: and an artifacts folder in the project root, one experiment for the project.
+DEFAULT_STORE = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+DEFAULT_EXPERIMENT = "logifold-kedro"
+
 #: MLflow's limit on a parameter's value (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH).
 MAX_PARAM_LENGTH = 6000
 #: Characters MLflow refuses in a metric or parameter name are replaced by "_".
@@ -268,6 +274,13 @@ def _written_path(dataset: Any) -> Path | None:
     return path if path.exists() else None
 
 
+def _section(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]``, made an empty mapping where mlflow.yml leaves it out or null."""
+    if not isinstance(parent.get(key), dict):
+        parent[key] = {}
+    return parent[key]
+
+
 class TrackingHook:
     """Track a run to MLflow when ``LOGIFOLD_TRACKING`` asks for it (module docstring)."""
 
@@ -301,10 +314,17 @@ class TrackingHook:
             conf = copy.deepcopy(dict(loader["mlflow"]))
         except (KeyError, MissingConfigException):  # no pattern, or no mlflow.yml: defaults
             conf = {}
-        server = conf.setdefault("server", {})
-        server["mlflow_tracking_uri"] = local_store_uri(
-            server.get("mlflow_tracking_uri"), Path(context.project_path)
-        )
+        # Without a store in mlflow.yml (an environment without the file): MLflow's variable, else
+        # the project's default; kedro-mlflow's own default, ./mlruns, is refused by MLflow 3.
+        server = _section(conf, "server")
+        uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        server["mlflow_tracking_uri"] = local_store_uri(uri or DEFAULT_STORE, context.project_path)
+        experiment = _section(_section(conf, "tracking"), "experiment")
+        if not experiment.get("name"):
+            experiment["name"] = DEFAULT_EXPERIMENT
+        creation = _section(experiment, "create_experiment_kwargs")
+        if not creation.get("artifact_location"):
+            creation["artifact_location"] = DEFAULT_ARTIFACTS
         # A key set on the loader is returned instead of the files: kedro-mlflow reads this one.
         loader["mlflow"] = conf
         plugin.after_context_created(context)

@@ -161,6 +161,25 @@ def test_a_tracked_run_through_the_dask_runner_without_a_report_logs_its_tables(
     assert not any(p.startswith(("report/", "figures/")) for p in artifacts)
 
 
+def test_a_failing_tracked_run_is_recorded_failed_with_its_parameters_without_mlflow_yml(
+    reported, tmp_path, empty_store, monkeypatch
+):
+    project = copy_of(reported, tmp_path)
+    (project / "conf" / "base" / "mlflow.yml").unlink(missing_ok=True)
+    shutil.copy(empty_store, project / "mlflow.db")  # where the default store is
+    monkeypatch.setenv(TRACKING_VARIABLE, "1")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    broken = {"published": {"thresholds": "not a table"}}  # compare_thresholds fails on it
+    with pytest.raises(ValueError):
+        run_stage(project, "reporting", node_names=["compare_thresholds"], runtime_params=broken)
+
+    assert mlflow.active_run() is None
+    [run] = runs_in(project)
+    assert (run.info.run_name, run.info.status) == ("tiny-seed42-reporting", "FAILED")
+    assert run.data.params["published.thresholds"] == "not a table"
+    assert run.data.metrics == {}
+
+
 def test_a_run_refused_by_the_run_lock_leaves_no_mlflow_run_and_the_next_one_is_tracked(
     tmp_path, empty_store, monkeypatch
 ):
