@@ -100,7 +100,8 @@ def test_accuracy_bars_carry_the_tables_intervals_and_the_papers_values(tmp_path
     widths = lines[:, 1, 0] - lines[:, 0, 0]
     np.testing.assert_allclose(widths, bars[0][0].get_width())
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
-    assert PAPER_LABEL in legend and "90% bootstrap interval" in legend
+    assert legend[:5] == [label for _, label, _ in ACCURACY_MODELS]
+    assert set(legend[5:]) == {PAPER_LABEL, "90% bootstrap interval"}
     assert [t.get_text() for t in axes.texts].count("n/a") == 3  # clean's U2', all 16, IMM
     assert [tick.get_text() for tick in axes.get_xticklabels()][0] == "union\nn = 100"
     assert "%" in axes.get_ylabel()
@@ -174,6 +175,8 @@ def test_adaptive_figure_per_setting_with_two_standard_errors(tmp_path):
     union = adaptive_accuracy_figure(with_bounds, "adaptive").axes[0]
     (interval,) = [c for c in union.containers if isinstance(c, ErrorbarContainer)]
     np.testing.assert_allclose(np.diff(error_segments(interval)[:, :, 1]).ravel(), 10.0)
+    (skipped,) = adaptive_accuracy_figure(table[table["environment"] == "strong"], "a").axes
+    assert "skipped" in skipped.texts[0].get_text()
     empty = adaptive_accuracy_figure(table.iloc[:0], "adaptive")
     assert "No adaptive attack" in empty.axes[0].texts[0].get_text()
 

@@ -131,7 +131,8 @@ def accuracy_interval_bars(
     figure = _new_figure(max(9.0, 3.0 + 2.4 * n_groups), 6.0)
     axes = figure.add_subplot()
     paper_segments = []
-    interval_label = f"{confidence:.0%} bootstrap interval"
+    interval_text = f"{confidence:.0%} bootstrap interval"
+    interval_label = interval_text
     for index, (metric, label, colour) in enumerate(ACCURACY_MODELS):
         x = positions - 0.4 + width * (index + 0.5)
         values = _percent(comparison[f"{metric}_ours"])
@@ -176,7 +177,16 @@ def accuracy_interval_bars(
     axes.set_xlabel("environment", fontsize=LABEL_SIZE)
     axes.set_title(title, fontsize=AXES_TITLE_SIZE)
     _style(axes)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=LEGEND_SIZE)
+    # The models in the bars' order, then the interval and the paper's values.
+    handles, labels = axes.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] in (PAPER_LABEL, interval_text))
+    axes.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=LEGEND_SIZE,
+    )
     return figure
 
 
@@ -300,7 +310,10 @@ def adaptive_accuracy_figure(adaptive_metrics: pd.DataFrame, title: str) -> Figu
             f"adaptive_metrics lacks columns {missing}: pass the adaptive_metrics table."
         )
     environments = list(dict.fromkeys(adaptive_metrics["environment"]))
-    most_rows = int(adaptive_metrics["environment"].value_counts().max())
+    # Only panels with bars need the width (a skipped environment's panel is a note).
+    with_imm = adaptive_metrics.groupby("environment")["u2_available"].transform("all")
+    counts = adaptive_metrics.loc[with_imm.astype(bool), "environment"].value_counts()
+    most_rows = int(counts.max()) if len(counts) else 0
     figure = _new_figure(max(12.0, 1.9 * most_rows + 6.0), 5.4 * len(environments))
     grid = figure.subplots(len(environments), 1, squeeze=False)[:, 0]
     for axes, environment in zip(grid, environments, strict=True):
