@@ -93,6 +93,26 @@ def _note(axes: Axes, text: str, y: float = 0.5) -> None:
     )
 
 
+def _interval_bars(
+    axes: Axes, x: np.ndarray, values: np.ndarray, low: np.ndarray, high: np.ndarray, label: str
+) -> bool:
+    """Black error bars from ``low`` to ``high`` at the bars that have all three numbers; whether
+    any was drawn."""
+    drawn = ~(np.isnan(values) | np.isnan(low) | np.isnan(high))
+    if drawn.any():
+        axes.errorbar(
+            x[drawn],
+            values[drawn],
+            yerr=[values[drawn] - low[drawn], high[drawn] - values[drawn]],
+            fmt="none",
+            ecolor="black",
+            elinewidth=1.5,
+            capsize=4,
+            label=label,
+        )
+    return bool(drawn.any())
+
+
 def evaluation_name(evaluation: str) -> str:
     """How a figure names an evaluation set (`test` -> `test images`)."""
     return EVALUATION_NAMES.get(evaluation, evaluation)
@@ -142,18 +162,7 @@ def accuracy_interval_bars(
         bounds = [f"{metric}_ours_low", f"{metric}_ours_high"]
         if all(b in comparison.columns for b in bounds):
             low, high = _percent(comparison[bounds[0]]), _percent(comparison[bounds[1]])
-            drawn = ~(np.isnan(values) | np.isnan(low) | np.isnan(high))
-            if drawn.any():
-                axes.errorbar(
-                    x[drawn],
-                    values[drawn],
-                    yerr=[values[drawn] - low[drawn], high[drawn] - values[drawn]],
-                    fmt="none",
-                    ecolor="black",
-                    elinewidth=1.5,
-                    capsize=4,
-                    label=interval_label,
-                )
+            if _interval_bars(axes, x, values, low, high, interval_label):
                 interval_label = "_nolegend_"  # one legend entry for all models' intervals
         if f"{metric}_published" in comparison.columns:
             published = _percent(comparison[f"{metric}_published"])
@@ -350,18 +359,7 @@ def _draw_adaptive_panel(axes: Axes, environment: str, rows: pd.DataFrame) -> No
         )
         low, high = np.clip(values - half, 0, 100), np.clip(values + half, 0, 100)
         error_label = "± 2 standard errors"
-    drawn = ~(np.isnan(values) | np.isnan(low) | np.isnan(high))
-    if drawn.any():
-        axes.errorbar(
-            x[drawn],
-            values[drawn],
-            yerr=[values[drawn] - low[drawn], high[drawn] - values[drawn]],
-            fmt="none",
-            ecolor="black",
-            elinewidth=1.5,
-            capsize=4,
-            label=error_label,
-        )
+    _interval_bars(axes, x, values, low, high, error_label)
     non_adaptive = values[(rows["kind"] == "non-adaptive").to_numpy()]
     if non_adaptive.size and not np.isnan(non_adaptive).all():
         worst = float(np.nanmin(non_adaptive))
