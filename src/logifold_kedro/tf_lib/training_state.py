@@ -22,7 +22,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import shutil
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from logifold_kedro.datasets.atomic import partial_save_path
 
 logger = logging.getLogger(__name__)
 
@@ -91,13 +92,8 @@ def save_training_state(folder: Path, state: TrainingState) -> None:
         ("best", state.best_weights or []),
     ):
         arrays.update({f"{prefix}_{index}": np.asarray(v) for index, v in enumerate(values)})
-    target = folder / STATE_FILE
-    temporary = folder / f".{STATE_FILE}.partial"
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    with partial_save_path("file", str(folder / STATE_FILE)) as partial, open(partial, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _read_state(path: Path) -> TrainingState:

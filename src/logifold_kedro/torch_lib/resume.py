@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from logifold_kedro.datasets.atomic import partial_save_path
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,10 @@ def weights_digest(model: nn.Module) -> str:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through ``write(file)`` to a temporary file, then rename: never half a file."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """Write through ``write(file)`` under the datasets' partial name, then rename: never half a
+    file (`logifold_kedro.datasets.atomic.partial_save_path`)."""
+    with partial_save_path("file", str(path)) as partial, open(partial, "wb") as stream:
+        write(stream)
 
 
 def open_state_folder(
