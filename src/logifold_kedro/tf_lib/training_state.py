@@ -18,13 +18,12 @@ about the inputs, and the resumed fit would read the dataset from its start (epo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import shutil
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from logifold_kedro.datasets.atomic import partial_save_path
+from logifold_kedro.datasets.resume_state import array_digest
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +39,6 @@ STATE_FILE = "state.npz"
 # Bumped when the file's layout changes: an older state is then discarded, not misread.
 STATE_FORMAT = 1
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-
-def array_digest(arrays: Iterable[np.ndarray]) -> str:
-    """A 128-bit digest of the arrays' dtypes, shapes and bytes, in order."""
-    digest = hashlib.blake2b(digest_size=16)
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array).cast("B"))
-    return digest.hexdigest()
 
 
 def image_set_fingerprint(images: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

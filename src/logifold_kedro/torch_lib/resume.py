@@ -22,20 +22,16 @@ import torch
 from torch import nn
 
 from logifold_kedro.datasets.atomic import partial_save_path
+from logifold_kedro.datasets.resume_state import array_digest
 
 logger = logging.getLogger(__name__)
 
 
 def digest_arrays(*arrays: np.ndarray | torch.Tensor) -> str:
-    """sha256 of the arrays' shapes, dtypes and bytes (a tensor is read on the CPU)."""
-    digest = hashlib.sha256()
-    for array in arrays:
-        if isinstance(array, torch.Tensor):
-            array = array.detach().cpu().contiguous().numpy()
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    """`array_digest` of the arrays, a tensor read on the CPU."""
+    return array_digest(
+        a.detach().cpu().contiguous().numpy() if isinstance(a, torch.Tensor) else a for a in arrays
+    )
 
 
 def weights_digest(model: nn.Module) -> str:
