@@ -20,6 +20,7 @@ from logifold_kedro.hooks import (
     RunVersionsHook,
     UnreadLocalConfigHook,
 )
+from logifold_kedro.pipelines.wiring import WiringHook
 from logifold_kedro.tracking import TrackingHook
 
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
@@ -30,6 +31,9 @@ warnings.filterwarnings("ignore", message="register_new_resolver", category=User
 # before_pipeline_run is set by tryfirst/trylast in the hooks, not by this tuple.
 HOOKS = (
     RunFolderSeedHook(),
+    # The members, environments and attack settings the pipelines are built for, from this
+    # run's parameters (pipelines/wiring.py).
+    WiringHook(),
     UnreadLocalConfigHook(),
     ParameterCheckHook(),
     PreflightHook(),

@@ -1,52 +1,16 @@
-"""Names shared by the stages: committees, members, image sets and catalog entries.
+"""Names shared by the stages: committees, image sets and catalog entries.
 
-Framework-free. The member list is read from `conf/base/parameters_training.yml` (`u0_models`)
-when the pipelines are built, so adding a model there adds its sub-pipelines everywhere; other
-configuration environments may change a model's depth and width but keep the names.
+Pure functions of names, framework-free and configuration-free: which members, environments and
+settings a run has is the wiring's business (`wiring.py`, from the run's parameters).
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
-from pathlib import Path
-
-import yaml
 
 SPLITS = ("train", "val", "test")
 SETTINGS = ("weak", "strong")
 ENVIRONMENTS = ("clean", "weak", "strong", "union")
 U2_ENVIRONMENTS = ("union", "weak", "strong")
 AUTOATTACK_SET = "autoattack_test"
-
-
-def conf_dir() -> Path:
-    """The project's `conf/` folder (source checkout layout, else the working directory)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "conf" / "base").is_dir():
-            return parent / "conf"
-    return Path.cwd() / "conf"
-
-
-@lru_cache(maxsize=1)
-def u0_model_families() -> dict[str, str]:
-    """Base model names in parameter order, each with its family (`resnet` or `vgg`)."""
-    path = conf_dir() / "base" / "parameters_training.yml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the pipelines are built from its `u0_models`")
-    models = (yaml.safe_load(path.read_text()) or {}).get("u0_models") or {}
-    if not models:
-        raise ValueError(f"{path} defines no `u0_models`")
-    return {name: spec["family"] for name, spec in models.items()}
-
-
-def u0_members() -> list[str]:
-    return list(u0_model_families())
-
-
-def resnet_members() -> list[str]:
-    """The base ResNets: the only models that get specialists (VGGs are never specialized)."""
-    return [name for name, family in u0_model_families().items() if family == "resnet"]
 
 
 def member_id(committee: str, base_name: str) -> str:
@@ -90,16 +54,6 @@ def environment_sets(environment: str, split: str) -> list[str]:
     if environment == "union":
         return [s for env in ("clean", "weak", "strong") for s in environment_sets(env, split)]
     raise ValueError(f"unknown environment {environment!r}; expected one of {ENVIRONMENTS}")
-
-
-def u1_member_ids() -> list[str]:
-    return [member_id("u0", m) for m in u0_members()] + [
-        member_id("sps", m) for m in resnet_members()
-    ]
-
-
-def u2_member_ids(environment: str) -> list[str]:
-    return [member_id(f"u2_{environment}", m) for m in resnet_members()]
 
 
 # --- adaptive attacks (pipeline adaptive_attacks) ----------------------------------------------

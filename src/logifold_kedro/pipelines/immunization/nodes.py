@@ -1,8 +1,9 @@
 """Nodes of the immunization stage.
 
 The specialist nodes are TensorFlow nodes (framework imported inside them). Every entropy,
-threshold, core and IMM number is computed here from stored probabilities with the
-framework-free math of `logifold_kedro.logifold`: no model is run again.
+threshold, core and IMM number comes from stored probabilities through the framework-free
+math of `logifold_kedro.logifold` (the experiments' measures: `logifold.experiments`): these
+nodes gather, call and package; no model is run again.
 
 Nodes that read many probability entries take them as keyword arguments named after their
 catalog entries (`probs__<model>__<image set>`), looked up with the helpers below.
@@ -23,20 +24,17 @@ from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.bootstrap import (
     bootstrap_settings,
     bootstrap_thresholds,
-    core_ratios,
     replicate_columns,
-    resampled_ratios,
 )
-from logifold_kedro.logifold.core import accuracy, core_mask, core_metrics
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
-from logifold_kedro.logifold.routing import imm_route, total_entropy
-from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
-from logifold_kedro.pipelines.naming import (
-    ENVIRONMENTS,
-    EXPERIMENT1_MEASURES,
-    environment_sets,
-    probs_entry,
+from logifold_kedro.logifold.experiments import (
+    evaluate_imm,
+    experiment1_family_rows,
+    experiment1_row,
+    experiment3_table,
 )
+from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
+from logifold_kedro.pipelines.naming import ENVIRONMENTS, environment_sets, probs_entry
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +42,6 @@ logger = logging.getLogger(__name__)
 U2_POLICIES = ("error", "skip")
 #: The fewest high-entropy samples worth fine-tuning on (at least one for validation).
 MIN_U2_SAMPLES = 4
-#: Experiment 2 ratios that need a second generation (NaN intervals without one).
-U2_RATIOS = (
-    "u2_accuracy",
-    "all_accuracy",
-    "imm_accuracy",
-    "u2_accuracy_on_u1_out_of_core",
-    "u2_core_coverage_in_u1_out_of_core",
-    "u2_core_accuracy_in_u1_out_of_core",
-    "imm_mean_entropy",
-)
-BOUNDS = ("low", "high")
-
-
-def nan_mean_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
-    """Element-wise mean of equal-length arrays, NaNs left out (NaN where all are NaN)."""
-    stacked = np.vstack(rows)
-    counts = np.sum(~np.isnan(stacked), axis=0)
-    sums = np.nansum(stacked, axis=0)
-    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
 # --- gathering stored probabilities ------------------------------------------------------------
@@ -305,124 +284,7 @@ def select_second_generation_data(
     return {**train, **info, "skipped": False}, {**val, **info, "skipped": False}
 
 
-# --- evaluation (framework-free) ---------------------------------------------------------------
-def evaluate_imm(
-    u0_probs: np.ndarray,
-    u1_probs: np.ndarray,
-    u2_probs: np.ndarray | None,
-    labels: np.ndarray,
-    t: float,
-    bootstrap: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Every Experiment 2 and 3 number for one evaluation set, and the per-sample arrays behind.
-
-    U1 decides on its core (H1 <= t), U2' on the rest. With `u2_probs` None (no second generation
-    for this environment) the U2', all-16 and IMM numbers are NaN. Each accuracy and coverage,
-    and the mean entropy per image of U1 (`u1_mean_entropy = sum_i H1_i / N`) and of the IMM
-    (`imm_mean_entropy = imm_total_entropy / N`), gets a paired percentile bootstrap interval
-    (`<name>_low`, `<name>_high`) from `params:bootstrap`. The counts behind the ratios are
-    `u1_core_size`, `u1_out_of_core_size` and `u2_core_size_in_u1_out_of_core` (U2''s own core,
-    H2 <= t, within U1's out-of-core).
-
-    The per-sample arrays: labels, U1's entropy, prediction and correctness, U0's correctness;
-    with a U2' also its entropy and correctness, the all-16 ensemble's and the IMM's
-    correctness, and the IMM's entropy (`imm_entropy_i = H1_i` on U1's core, `H2_i` elsewhere).
-    """
-    u1_mean = mean_probabilities(u1_probs)
-    u1_pred = u1_mean.argmax(axis=1)
-    h1 = committee_entropy(u1_probs)
-    core = core_mask(h1, t)  # U1's core: the one mask every U1, U2' and IMM number below uses
-    u1_correct = u1_pred == labels
-    u1_core = core_metrics(h1, u1_pred, labels, t)
-    u0_correct = mean_probabilities(u0_probs).argmax(axis=1) == labels
-    row = {
-        "n": int(len(labels)),
-        "threshold": float(t),
-        "u0_accuracy": accuracy(u0_correct),
-        "u1_accuracy": float(u1_correct.mean()),
-        "u1_core_accuracy": u1_core["core_accuracy"],
-        "u1_core_coverage": u1_core["core_coverage"],
-        "u1_out_of_core_accuracy": u1_core["out_of_core_accuracy"],
-        "u1_core_size": int(core.sum()),
-        "u1_out_of_core_size": int((~core).sum()),
-        "u1_total_entropy": float(h1.sum()),
-        "u1_mean_entropy": float(h1.mean()),
-    }
-    details = {
-        "labels": labels,
-        "u1_entropy": h1,
-        "u1_pred": u1_pred,
-        "u1_correct": u1_correct,
-        "u0_correct": u0_correct,
-    }
-    ones = np.ones(labels.shape, dtype=bool)
-    u1_ratios = core_ratios(u1_correct, core)
-    ratios = {
-        "u0_accuracy": (u0_correct, ones),
-        **{f"u1_{name}": pair for name, pair in u1_ratios.items()},
-    }
-    ratios["u1_accuracy"] = ratios.pop("u1_overall_accuracy")
-    ratios["u1_mean_entropy"] = (h1, ones)
-    settings = bootstrap_settings(bootstrap)
-    confidence = settings.pop("confidence")
-    if u2_probs is None:
-        nan_row = dict.fromkeys(
-            (*U2_RATIOS, "u2_core_size_in_u1_out_of_core", "imm_total_entropy"), float("nan")
-        )
-        nan_row.update({f"{k}_{end}": float("nan") for k in U2_RATIOS for end in BOUNDS})
-        bounds = replicate_columns(resampled_ratios(ratios, **settings), confidence)
-        return {**row, **bounds, **nan_row}, details
-    u2_mean = mean_probabilities(u2_probs)
-    h2 = committee_entropy(u2_probs)
-    u2_correct = u2_mean.argmax(axis=1) == labels
-    routed, _ = imm_route(u1_mean, u2_mean, h1, t)  # routes on the same H1 <= t as `core`
-    imm_correct = routed.argmax(axis=1) == labels
-    out_of_core = ~core
-    u2_core_within = out_of_core & (h2 <= t)
-    totals = total_entropy(h1, h2, t)
-    imm_entropy = np.where(core, h1, h2)  # per image; its sum is totals["imm_total"]
-    all_correct = mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
-    row.update(
-        {
-            "u2_accuracy": float(u2_correct.mean()),
-            "all_accuracy": accuracy(all_correct),
-            "imm_accuracy": float(imm_correct.mean()),
-            "u2_accuracy_on_u1_out_of_core": accuracy(u2_correct[out_of_core]),
-            "u2_core_coverage_in_u1_out_of_core": (
-                float(u2_core_within.sum() / out_of_core.sum())
-                if out_of_core.any()
-                else float("nan")
-            ),
-            "u2_core_accuracy_in_u1_out_of_core": accuracy(u2_correct[u2_core_within]),
-            "u2_core_size_in_u1_out_of_core": int(u2_core_within.sum()),
-            "imm_total_entropy": totals["imm_total"],
-            "imm_mean_entropy": float(imm_entropy.mean()),
-        }
-    )
-    ratios.update(
-        {
-            "u2_accuracy": (u2_correct, ones),
-            "all_accuracy": (all_correct, ones),
-            "imm_accuracy": (imm_correct, ones),
-            "u2_accuracy_on_u1_out_of_core": (u2_correct & out_of_core, out_of_core),
-            "u2_core_coverage_in_u1_out_of_core": (u2_core_within, out_of_core),
-            "u2_core_accuracy_in_u1_out_of_core": (u2_correct & u2_core_within, u2_core_within),
-            "imm_mean_entropy": (imm_entropy, ones),
-        }
-    )
-    row.update(replicate_columns(resampled_ratios(ratios, **settings), confidence))
-    details.update(
-        {
-            "u2_entropy": h2,
-            "u2_correct": u2_correct,
-            "all_correct": all_correct,
-            "imm_correct": imm_correct,
-            "imm_entropy": imm_entropy,
-        }
-    )
-    return row, details
-
-
+# --- evaluation: gather stored probabilities by name, measure with logifold.experiments ----
 def evaluate_generations(
     thresholds: dict[str, Any],
     bootstrap_params: dict[str, Any],
@@ -470,24 +332,7 @@ def evaluate_generations(
         )
         details[f"{environment}.{evaluation}.threshold"] = np.float64(t)
     experiment2 = pd.DataFrame(rows)
-    mean_entropies = [
-        f"{system}_mean_entropy{end}" for system in ("u1", "imm") for end in ("", "_low", "_high")
-    ]
-    experiment3 = experiment2.loc[
-        experiment2["u2_available"],
-        [
-            "environment",
-            "evaluation",
-            "n",
-            "threshold",
-            "u1_total_entropy",
-            "imm_total_entropy",
-            *mean_entropies,
-        ],
-    ].reset_index(drop=True)
-    experiment3["reduction"] = (
-        1 - experiment3["imm_total_entropy"] / experiment3["u1_total_entropy"]
-    )
+    experiment3 = experiment3_table(experiment2)
     return experiment2, experiment3, {**details, "name": "imm_details"}
 
 
@@ -509,24 +354,20 @@ def entropy_core_table(
     a family mean's interval comes from the mean of its models' replicates (each model's image
     set resampled with the same seed).
     """
-    from logifold_kedro.logifold.entropy import single_entropy
-
     t = float(experiment1_params.get("entropy_threshold", 0.95))
-    settings = bootstrap_settings(bootstrap_params)
-    confidence = settings.pop("confidence")
+    confidence = bootstrap_settings(bootstrap_params)["confidence"]
     rows, replicates = [], {}
     targets = [(m, "single", family, [m]) for m, family in singles.items()]
     targets += [(c, "committee", c, list(ids)) for c, ids in committees.items()]
     for target, kind, family, ids in targets:
         for condition, image_set in attacked_sets[target].items():
-            probs = member_probs(entries, ids, [image_set])
-            labels = labels_of(entries, [image_set])
-            entropy = single_entropy(probs[0]) if kind == "single" else committee_entropy(probs)
-            predictions = mean_probabilities(probs).argmax(axis=1)
-            metrics = core_metrics(entropy, predictions, labels, t)
-            all_ratios = core_ratios(predictions == labels, entropy <= t)
-            ratios = {m: all_ratios[m] for m in EXPERIMENT1_MEASURES}
-            replicates[target, condition] = resampled_ratios(ratios, **settings)
+            row, replicates[target, condition] = experiment1_row(
+                member_probs(entries, ids, [image_set]),
+                labels_of(entries, [image_set]),
+                t,
+                single=kind == "single",
+                bootstrap=bootstrap_params,
+            )
             rows.append(
                 {
                     "kind": kind,
@@ -535,30 +376,9 @@ def entropy_core_table(
                     "condition": condition,
                     "image_set": image_set,
                     "threshold": t,
-                    "n": metrics["n"],
-                    **{m: metrics[m] for m in EXPERIMENT1_MEASURES},
-                    **replicate_columns(replicates[target, condition], confidence),
+                    **row,
                 }
             )
     table = pd.DataFrame(rows)
-    singles_table = table[table["kind"] == "single"]
-    family_rows = []
-    for (family, condition), group in singles_table.groupby(["family", "condition"], sort=True):
-        family_replicates = {
-            m: nan_mean_rows([replicates[target, condition][m] for target in group["target"]])
-            for m in EXPERIMENT1_MEASURES
-        }
-        family_rows.append(
-            {
-                "kind": "family",
-                "target": f"{family} (mean)",
-                "family": family,
-                "condition": condition,
-                "threshold": t,
-                "n": int(group["n"].sum()),
-                **{m: group[m].mean() for m in EXPERIMENT1_MEASURES},
-                **{f"{m}_std": group[m].std() for m in EXPERIMENT1_MEASURES},
-                **replicate_columns(family_replicates, confidence),
-            }
-        )
+    family_rows = experiment1_family_rows(table, replicates, t, confidence)
     return pd.concat([table, pd.DataFrame(family_rows)], ignore_index=True)

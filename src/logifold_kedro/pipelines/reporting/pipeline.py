@@ -26,6 +26,8 @@ from .nodes import (
 )
 
 TAGS = ("reporting",)
+#: One kedro-viz box for the report, its tables and its figures.
+REPORT = "report"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -36,24 +38,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["experiment2_metrics", "params:published"],
                 "experiment2_comparison_metrics",
                 name="compare_experiment2",
+                namespace=REPORT,
             ),
             Node(
                 compare_experiment2_out_of_core,
                 ["experiment2_metrics", "params:published"],
                 "experiment2_out_of_core_comparison_metrics",
                 name="compare_experiment2_out_of_core",
+                namespace=REPORT,
             ),
             Node(
                 compare_experiment3,
                 ["experiment3_metrics", "params:published"],
                 "experiment3_comparison_metrics",
                 name="compare_experiment3",
+                namespace=REPORT,
             ),
             Node(
                 compare_thresholds,
                 ["thresholds", "params:published"],
                 "thresholds_comparison_metrics",
                 name="compare_thresholds",
+                namespace=REPORT,
             ),
             Node(
                 aggregate_seeds,
@@ -66,27 +72,43 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 ["experiment2_seeds_metrics", "experiment1_seeds_metrics"],
                 name="aggregate_seeds",
+                namespace=REPORT,
             ),
             Node(
                 threshold_figures,
                 ["imm_details", "params:threshold"],
                 "threshold_plots",
                 name="plot_thresholds",
+                namespace=REPORT,
             ),
             Node(
                 validation_threshold_figures,
                 ["threshold_curves_metrics", "thresholds"],
                 "validation_threshold_plots",
                 name="plot_validation_thresholds",
+                namespace=REPORT,
             ),
-            Node(entropy_figures, "imm_details", "entropy_plots", name="plot_entropies"),
+            Node(
+                entropy_figures,
+                "imm_details",
+                "entropy_plots",
+                name="plot_entropies",
+                namespace=REPORT,
+            ),
             Node(
                 threshold_bootstrap_figure,
                 ["threshold_bootstrap_metrics", "params:bootstrap"],
                 "threshold_bootstrap_plot",
                 name="plot_threshold_bootstrap",
+                namespace=REPORT,
             ),
-            Node(accuracy_figure, "experiment2_metrics", "accuracy_plot", name="plot_accuracy"),
+            Node(
+                accuracy_figure,
+                "experiment2_metrics",
+                "accuracy_plot",
+                name="plot_accuracy",
+                namespace=REPORT,
+            ),
             # Figures for slides (docs/figures.md).
             Node(
                 talk_accuracy_figures,
@@ -98,18 +120,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 "talk_accuracy_plots",
                 name="plot_talk_accuracy",
+                namespace=REPORT,
             ),
             Node(
                 talk_entropy_figure,
                 ["imm_details", "thresholds_comparison_metrics", "params:scale", "params:seed"],
                 "talk_entropy_plot",
                 name="plot_talk_entropy",
+                namespace=REPORT,
             ),
             Node(
                 talk_adaptive_figure,
                 ["adaptive_metrics", "params:scale", "params:seed"],
                 "talk_adaptive_plot",
                 name="plot_talk_adaptive",
+                namespace=REPORT,
             ),
             Node(
                 talk_seed_figure,
@@ -121,12 +146,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 "talk_seeds_plot",
                 name="plot_talk_seeds",
+                namespace=REPORT,
             ),
             Node(
                 check_claims,
                 ["imm_details", "params:threshold", "params:bootstrap", "params:published"],
                 "claims_metrics",
                 name="check_claims",
+                namespace=REPORT,
             ),
             Node(
                 markdown_tables,
@@ -142,6 +169,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 },
                 "tables_markdown",
                 name="write_markdown_tables",
+                namespace=REPORT,
             ),
             Node(
                 write_report,
@@ -171,6 +199,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 ["report", "headline_report"],
                 name="write_report",
+                namespace=REPORT,
             ),
         ],
         tags=list(TAGS),

@@ -25,6 +25,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["surrogate", "surrogate_training_report"],
                 name="fit_surrogate",
+                namespace="transfer",
                 tags=[*TORCH_TAGS, "training"],
             ),
             Node(
@@ -38,6 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["autoattack_test", "autoattack_transfer_report"],
                 name="autoattack_transfer",
+                namespace="transfer",
                 tags=[*TORCH_TAGS, "attack"],
             ),
         ],

@@ -6,6 +6,7 @@ its framework-free nodes) never imports TensorFlow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pandas as pd
 from logifold_kedro.data.splits import split_cifar10
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.core import accuracy
+from logifold_kedro.pipelines.naming import history_entry, probs_entry
 
 
 def make_splits(
@@ -63,16 +65,20 @@ def train_base_model(
 
 
 def summarise_training(
-    clean_val: dict[str, Any], clean_test: dict[str, Any], *per_model: dict[str, Any]
+    clean_val: dict[str, Any],
+    clean_test: dict[str, Any],
+    members: Sequence[str],
+    **entries: dict[str, Any],
 ) -> pd.DataFrame:
     """One row per base model: family, size, best epoch, val and test accuracy, training time.
 
-    `per_model` holds, for each model in turn, its history, val probabilities, test probabilities.
+    `entries` holds, by entry name, each member's history and its val and test probabilities.
     """
     rows = []
-    for history, val_probs, test_probs in zip(
-        per_model[0::3], per_model[1::3], per_model[2::3], strict=True
-    ):
+    for name in members:
+        history = entries[history_entry("u0", name)]
+        val_probs = entries[probs_entry(name, "clean_val")]
+        test_probs = entries[probs_entry(name, "clean_test")]
         rows.append(
             {
                 "model": history["model"],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from kedro.pipeline import Node, Pipeline, node
+from kedro.pipeline import Node, Pipeline
 
-from logifold_kedro.pipelines.naming import history_entry, model_entry, probs_entry, u0_members
-from logifold_kedro.pipelines.shared import TF_TAGS, named_partial, predict_image_sets
+from logifold_kedro.pipelines.committee_nodes import TF_TAGS, named_partial, predict_image_sets
+from logifold_kedro.pipelines.naming import history_entry, model_entry, probs_entry
+from logifold_kedro.pipelines.wiring import named_inputs, wiring_for_run
 
 from .nodes import make_splits, summarise_training, train_base_model
 
@@ -16,7 +17,7 @@ def base_model_template(model_name: str) -> Pipeline:
     """Train one base model and store its softmax outputs on the clean splits."""
     return Pipeline(
         [
-            node(
+            Node(
                 named_partial(train_base_model, model_name=model_name),
                 inputs={
                     "clean_train": "clean_train",
@@ -30,10 +31,10 @@ def base_model_template(model_name: str) -> Pipeline:
                 name="train",
                 tags=[*TF_TAGS, "training"],
             ),
-            node(
+            Node(
                 predict_image_sets,
-                inputs=["model", "params:recipe", *CLEAN_SETS],
-                outputs=[f"probs_{image_set}" for image_set in CLEAN_SETS],
+                inputs={"model": "model", "recipe": "params:recipe"} | named_inputs(CLEAN_SETS),
+                outputs={s: f"probs_{s}" for s in CLEAN_SETS},
                 name="predict_clean",
                 tags=[*TF_TAGS, "predictions"],
             ),
@@ -42,7 +43,7 @@ def base_model_template(model_name: str) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    members = u0_members()
+    members = wiring_for_run().u0_members
     split = Node(
         make_splits,
         inputs=["cifar10_raw", "params:split"],
@@ -54,10 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             base_model_template(name),
             namespace=f"u0.{name}",
-            inputs={
-                **{image_set: image_set for image_set in CLEAN_SETS},
-                "resume_state": "resume_state",
-            },
+            inputs={*CLEAN_SETS, "resume_state"},
             outputs={
                 "model": model_entry("u0", name),
                 "history": history_entry("u0", name),
@@ -71,18 +69,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         )
         for name in members
     ]
-    summary_inputs = ["clean_val", "clean_test"]
-    for name in members:
-        summary_inputs += [
-            history_entry("u0", name),
-            probs_entry(name, "clean_val"),
-            probs_entry(name, "clean_test"),
-        ]
     summary = Node(
-        summarise_training,
-        inputs=summary_inputs,
+        named_partial(summarise_training, members=members),
+        inputs={"clean_val": "clean_val", "clean_test": "clean_test"}
+        | named_inputs(
+            [history_entry("u0", m) for m in members],
+            [probs_entry(m, s) for m in members for s in ("clean_val", "clean_test")],
+        ),
         outputs="training_metrics",
         name="summarise_training",
+        namespace="u0",
         tags=["reporting"],
     )
     return Pipeline([split, *per_model, summary], tags=["training"])
