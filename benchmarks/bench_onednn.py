@@ -60,7 +60,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     import logifold_kedro.tf_lib  # noqa: F401  (triton guard before TensorFlow)
     from logifold_kedro.datasets.cifar10_archive import CIFAR10ArchiveDataset
-    from logifold_kedro.pipelines.art_attacks.nodes import apgd_against_committee
+    from logifold_kedro.pipelines.committee_nodes import apgd_against_committee
     from logifold_kedro.pipelines.training.nodes import train_base_model
     from logifold_kedro.tf_lib.onednn import is_routed, onednn_enabled
 
@@ -105,7 +105,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     def attack(model, clean_set):
         return apgd_against_committee(
-            clean_set, setting, seed, model,
+            clean_set, setting, seed, **{model_name: model},
             target=model_name, setting_name="strong", output_name="adv",
         )  # fmt: skip
 

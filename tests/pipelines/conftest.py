@@ -8,11 +8,14 @@ session, in the order a user runs them, and each stage's tests read what its run
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+
+from logifold_kedro.pipelines.wiring import Wiring, project_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CONF = Path(__file__).resolve().parents[1] / "conf_tiny"
@@ -47,6 +50,24 @@ def run_stage(
         project_path=project, env=env, runtime_params=runtime_params
     ) as session:
         return session.run(pipeline_name=pipeline_name, **kwargs)
+
+
+def wiring_of(project: Path, env: str = "tiny") -> Wiring:
+    """The members, environments and settings a run of `project` with `env` is built for."""
+    return Wiring.from_parameters(project_parameters(project, env))
+
+
+def _tiny_wiring() -> Wiring:
+    """The tiny environment's wiring, resolved by Kedro from `conf/base` and `tests/conf_tiny`."""
+    with tempfile.TemporaryDirectory() as folder:
+        conf = Path(folder) / "conf"
+        conf.mkdir()
+        (conf / "base").symlink_to(REPO / "conf" / "base")
+        (conf / "tiny").symlink_to(TINY_CONF)
+        return wiring_of(Path(folder))
+
+
+TINY_WIRING = _tiny_wiring()
 
 
 def open_catalog(project: Path, env: str = "tiny", runtime_params: dict | None = None):

@@ -53,12 +53,12 @@ def slice_node_names() -> list[str]:
     from logifold_kedro.pipelines.reporting.pipeline import create_pipeline as reporting
 
     return [
-        "autoattack_transfer",  # torch
-        "predict_resnet_v1_d20_transfer",  # TensorFlow, reads autoattack_test
-        "select_thresholds",
-        *(f"select_u2_{env}_data" for env in U2_ENVIRONMENTS),
-        "evaluate_generations",
-        "entropy_core_table",
+        "transfer.autoattack_transfer",  # torch
+        "transfer.predict_resnet_v1_d20_transfer",  # TensorFlow, reads autoattack_test
+        "u1.select_thresholds",
+        *(f"u2.{env}.select_u2_{env}_data" for env in U2_ENVIRONMENTS),
+        "experiments.evaluate_generations",
+        "experiments.entropy_core_table",
         *(node.name for node in reporting().nodes),
     ]
 
@@ -80,8 +80,8 @@ def test_stage_slice_matches_the_sequential_run_and_uses_one_version(dask_client
     assert len({p.name for p in new}) == 1, "one distributed run, one save version"
     written = {p.parent for p in new}
     assert len(written) >= 20
-    assert runner.node_workers["autoattack_transfer"] == "torch"
-    assert runner.node_workers["predict_resnet_v1_d20_transfer"] == "tensorflow"
+    assert runner.node_workers["transfer.autoattack_transfer"] == "torch"
+    assert runner.node_workers["transfer.predict_resnet_v1_d20_transfer"] == "tensorflow"
     assert set(runner.node_durations) == set(slice_node_names())
 
     differing = []

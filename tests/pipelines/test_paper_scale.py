@@ -39,8 +39,8 @@ from kedro.framework.startup import bootstrap_project
 # earlier tests loaded (docs/stack.md, trap 2); it loads neither framework.
 import logifold_kedro.tf_lib  # noqa: F401
 from logifold_kedro.pipeline_registry import STAGES
-from logifold_kedro.pipelines.naming import ENVIRONMENTS, u0_members
-from tests.pipelines.conftest import REPO, load, make_project_copy, run_stage
+from logifold_kedro.pipelines.naming import ENVIRONMENTS
+from tests.pipelines.conftest import REPO, load, make_project_copy, run_stage, wiring_of
 
 PAPER_CONF = REPO / "conf" / "paper"
 ENV = "paper"
@@ -253,7 +253,7 @@ def test_every_paper_value_but_the_sizes_reaches_the_run(paper_run):
 def test_the_code_got_the_paper_settings(paper_run):
     project, sized = paper_run["project"], paper_run["sized"]
     training = sized["parameters_training.yml"]
-    for member in u0_members():
+    for member in wiring_of(project, ENV).u0_members:
         history = load(project, f"history__u0__{member}", env=ENV)
         assert history["spec"] == training["u0_models"][member]
     surrogate = load(project, "surrogate_training_report", env=ENV)

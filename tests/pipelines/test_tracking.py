@@ -132,7 +132,7 @@ def test_with_tracking_off_no_mlflow_run_or_store_is_created(reported, tmp_path,
     project = copy_of(reported, tmp_path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(TRACKING_VARIABLE, raising=False)
-    run_stage(project, "reporting", node_names=["compare_thresholds"])
+    run_stage(project, "reporting", node_names=["report.compare_thresholds"])
 
     assert mlflow.active_run() is None
     # kedro-mlflow's own hook, were it not disabled, would have made a store here or in project.
@@ -145,7 +145,7 @@ def test_a_tracked_run_through_the_dask_runner_without_a_report_logs_its_tables(
 ):
     project = with_store(copy_of(reported, tmp_path), empty_store)
     monkeypatch.setenv(TRACKING_VARIABLE, "1")
-    nodes = ["compare_thresholds", "check_claims"]
+    nodes = ["report.compare_thresholds", "report.check_claims"]
     run_stage(project, "reporting", runner=DaskRunner(client=dask_client), node_names=nodes)
 
     [run] = runs_in(project)
@@ -171,7 +171,9 @@ def test_a_failing_tracked_run_is_recorded_failed_with_its_parameters_without_ml
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     broken = {"published": {"thresholds": "not a table"}}  # compare_thresholds fails on it
     with pytest.raises(ValueError):
-        run_stage(project, "reporting", node_names=["compare_thresholds"], runtime_params=broken)
+        run_stage(
+            project, "reporting", node_names=["report.compare_thresholds"], runtime_params=broken
+        )
 
     assert mlflow.active_run() is None
     [run] = runs_in(project)

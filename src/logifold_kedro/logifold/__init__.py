@@ -15,6 +15,9 @@ Importing it loads neither TensorFlow, torch nor Kedro's runtime (walk-through:
   coverages, selected thresholds).
 - :mod:`.claims`: paired differences with their intervals, and the holds / fails / not
   resolved verdict of a claim.
+- :mod:`.experiments`: the experiments' measures: Experiment 1's cores of single models and
+  committees, Experiments 2 and 3 on one evaluation set (U0, U1, U2', all-16, the IMM), and the
+  adaptive evaluation's per-set measures.
 """
 
 from .bootstrap import (
@@ -36,6 +39,13 @@ from .claims import (
 )
 from .core import accuracy, core_mask, core_metrics
 from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
+from .experiments import (
+    adaptive_measures,
+    evaluate_imm,
+    experiment1_family_rows,
+    experiment1_row,
+    experiment3_table,
+)
 from .routing import imm_route, route_committees, soft_route, total_entropy
 from .threshold import ThresholdSelection, select_threshold, threshold_curve, threshold_grid
 
@@ -43,6 +53,7 @@ __all__ = [
     "BootstrapInterval",
     "ThresholdSelection",
     "accuracy",
+    "adaptive_measures",
     "bootstrap_ci",
     "bootstrap_thresholds",
     "claim_verdict",
@@ -54,6 +65,10 @@ __all__ = [
     "core_metrics",
     "core_ratios",
     "ensemble_predict",
+    "evaluate_imm",
+    "experiment1_family_rows",
+    "experiment1_row",
+    "experiment3_table",
     "imm_route",
     "mean_probabilities",
     "paired_mean_difference",

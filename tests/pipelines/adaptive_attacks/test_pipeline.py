@@ -8,31 +8,29 @@ import numpy as np
 
 from logifold_kedro.data.perturbations import perturbation_norms
 from logifold_kedro.logifold import committee_entropy, imm_route, mean_probabilities
-from logifold_kedro.pipelines.adaptive_attacks.pipeline import (
-    confident_core_set,
-    evaluation_layout,
-    soft_imm_set,
-)
-from logifold_kedro.pipelines.naming import (
-    ADAPTIVE_SETTINGS,
-    U2_ENVIRONMENTS,
-    probs_entry,
-    u1_member_ids,
-    u2_member_ids,
-)
-from tests.pipelines.conftest import open_catalog
+from logifold_kedro.pipelines.naming import ADAPTIVE_SETTINGS, U2_ENVIRONMENTS, probs_entry
+from logifold_kedro.pipelines.wiring import Wiring
+from tests.pipelines.conftest import open_catalog, wiring_of
 
 N_IMAGES = 8  # tests/conf_tiny/parameters_adaptive_attacks.yml
-ATTACKED = ["union"]  # its `environments`: the others get unattacked sets and no rows
+ATTACKED = ["union"]  # its `environments`: the others get no nodes and no rows
+confident_core_set, soft_imm_set = Wiring.confident_core_set, Wiring.soft_imm_set
 
 
 def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
     catalog = open_catalog(adapted)
     clean = catalog.load("clean_test")
     budgets = {"weak": 0.5, "strong": 0.7, "strongest": 0.7}
+    left_out = [
+        soft_imm_set(env, s)
+        for env in U2_ENVIRONMENTS
+        if env not in ATTACKED
+        for s in ADAPTIVE_SETTINGS
+    ]
+    assert not [name for name in left_out if catalog.exists(name)]
     for setting in ADAPTIVE_SETTINGS:
         for name in [confident_core_set(setting)] + [
-            soft_imm_set(env, setting) for env in U2_ENVIRONMENTS
+            soft_imm_set(env, setting) for env in ATTACKED
         ]:
             attacked = catalog.load(name)
             assert attacked["x"].shape == (N_IMAGES, 32, 32, 3)
@@ -42,19 +40,13 @@ def test_adaptive_sets_keep_the_budget_and_the_first_test_images(adapted):
                 budgets[setting] + 1e-4
             )
             assert attacked["setting_name"] == setting
-            attacked_env = name == confident_core_set(setting) or any(
-                name == soft_imm_set(env, setting) for env in ATTACKED
-            )
-            if not attacked_env:  # left out: the clean images, marked skipped
-                assert attacked["skipped"]
-                np.testing.assert_array_equal(attacked["x"], clean["x"][:N_IMAGES])
 
 
 def test_confident_core_attack_changes_u1_labels(adapted):
     catalog = open_catalog(adapted)
     """The attack bites: U1's label differs from its clean one on some attacked image. (ART
     returns the unsuccessful images with their random start, so they are not unchanged.)"""
-    ids = u1_member_ids()
+    ids = wiring_of(adapted).member_ids("u1")
     clean_pred = mean_probabilities(
         [catalog.load(probs_entry(m, "clean_test"))["probs"][:N_IMAGES] for m in ids]
     ).argmax(axis=1)
@@ -69,7 +61,7 @@ def test_confident_core_attack_changes_u1_labels(adapted):
 def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
     catalog = open_catalog(adapted)
     table = catalog.load("adaptive_metrics")
-    assert len(table) == len([row for row in evaluation_layout() if row[0] in ATTACKED])
+    assert len(table) == len([row for row in wiring_of(adapted).adaptive_rows()])
     assert set(table["environment"]) == set(ATTACKED)
     assert set(table["kind"]) == {"none", "non-adaptive", "adaptive"}
     assert (table["n"] == N_IMAGES).all()
@@ -81,8 +73,15 @@ def test_metrics_table_and_one_row_recomputed_with_hard_routing(adapted):
         return
     row = available[available["kind"] == "adaptive"].iloc[-1]
     env, name = row["environment"], row["image_set"]
-    u1 = np.stack([catalog.load(probs_entry(m, name))["probs"] for m in u1_member_ids()])
-    u2 = np.stack([catalog.load(probs_entry(m, name))["probs"] for m in u2_member_ids(env)])
+    u1 = np.stack(
+        [catalog.load(probs_entry(m, name))["probs"] for m in wiring_of(adapted).member_ids("u1")]
+    )
+    u2 = np.stack(
+        [
+            catalog.load(probs_entry(m, name))["probs"]
+            for m in wiring_of(adapted).member_ids(f"u2_{env}")
+        ]
+    )
     labels = catalog.load(name)["y"]
     t = thresholds[env]["threshold"]
     h1 = committee_entropy(u1)

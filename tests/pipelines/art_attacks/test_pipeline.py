@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from logifold_kedro.pipelines.naming import probs_entry, u0_members
+from logifold_kedro.pipelines.naming import probs_entry
+from tests.pipelines.conftest import TINY_WIRING as TINY
 from tests.pipelines.conftest import load
 
 
@@ -24,8 +25,8 @@ def test_apgd_sets_respect_the_threat_model(art_attacked):
 
 def test_summary_table_and_white_box_single_model_sets(art_attacked):
     table = load(art_attacked, "art_attacks_metrics")
-    assert len(table) == 3 * 2 + len(u0_members()) * 2
+    assert len(table) == 3 * 2 + len(TINY.u0_members) * 2
     assert (table["l2_max"] <= table["eps"] + 1e-4).all()
-    name = u0_members()[0]
+    name = TINY.u0_members[0]
     probs = load(art_attacked, probs_entry(name, f"{name}_apgd_strong_test"))["probs"]
     assert probs.shape == (40, 10)

@@ -18,12 +18,12 @@ from logifold_kedro.pipelines.immunization.nodes import (
     concat_image_sets,
     entropy_core_table,
     evaluate_generations,
-    evaluate_imm,
     member_probs,
     select_second_generation_data,
     select_thresholds,
     split_for_training,
 )
+from logifold_kedro.logifold.experiments import evaluate_imm
 from logifold_kedro.pipelines.naming import probs_entry
 from tests.fresh_interpreter import run_fresh
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from logifold_kedro.logifold import committee_entropy, core_metrics, mean_probabilities
-from logifold_kedro.pipelines.naming import probs_entry, u1_member_ids
+from logifold_kedro.pipelines.naming import probs_entry
+from tests.pipelines.conftest import TINY_WIRING as TINY
 from tests.pipelines.conftest import open_catalog
 
 
@@ -32,7 +33,7 @@ def test_one_experiment2_row_recomputed_from_stored_probabilities(immunized):
     thresholds = catalog.load("thresholds")
     labels = catalog.load("u0_apgd_weak_test")["y"]
     probs = np.stack(
-        [catalog.load(probs_entry(m, "u0_apgd_weak_test"))["probs"] for m in u1_member_ids()]
+        [catalog.load(probs_entry(m, "u0_apgd_weak_test"))["probs"] for m in TINY.member_ids("u1")]
     )
     entropy = committee_entropy(probs)
     metrics = core_metrics(

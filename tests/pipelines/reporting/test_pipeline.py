@@ -10,7 +10,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from logifold_kedro.pipelines import training
-from logifold_kedro.pipelines.naming import model_entry, u0_members
+from logifold_kedro.pipelines.naming import model_entry
+from tests.pipelines.conftest import TINY_WIRING as TINY
 from tests.pipelines.conftest import load, open_catalog, run_stage
 
 
@@ -69,7 +70,7 @@ def save_as_seed(project, seed: int, name: str, table: pd.DataFrame) -> None:
 
 def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reported):
     models = reported / "data" / "06_models" / "tiny"
-    name = u0_members()[0]
+    name = TINY.u0_members[0]
     seed42_folder = models / "seed42" / "u0" / f"{name}.keras"
     seed42_versions = sorted(p.name for p in seed42_folder.iterdir())
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from logifold_kedro.pipelines.naming import model_entry, u0_members
+from logifold_kedro.pipelines.naming import model_entry
 from tests.pipelines.conftest import REPO, load, make_project_copy, run_stage
+from tests.pipelines.conftest import TINY_WIRING as TINY
 
 
 def versions(folder: Path) -> list[str]:
@@ -25,7 +26,7 @@ def digest(path: Path) -> str:
 def test_training_writes_versioned_checkpoints_that_load_and_predict(trained):
     clean_test = load(trained, "clean_test")
     assert clean_test["x"].dtype == np.float32 and clean_test["x"].shape[1:] == (32, 32, 3)
-    for name in u0_members():
+    for name in TINY.u0_members:
         folder = trained / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
         assert len(versions(folder)) == 1
         model = load(trained, model_entry("u0", name))
@@ -33,7 +34,7 @@ def test_training_writes_versioned_checkpoints_that_load_and_predict(trained):
         assert probs.shape == (8, 10)
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-4)
     metrics = load(trained, "training_metrics")
-    assert list(metrics["model"]) == u0_members()
+    assert list(metrics["model"]) == TINY.u0_members
     # Each training node removed its resume state once it completed.
     resume = trained / "data" / "06_models" / "tiny" / "seed42" / "resume"
     assert resume.is_dir() and not list(resume.glob("train_*"))
@@ -49,7 +50,7 @@ def test_splits_are_stratified_and_sized(trained):
 
 
 def test_second_run_adds_a_version_and_leaves_the_first_untouched(trained):
-    name = u0_members()[0]
+    name = TINY.u0_members[0]
     folder = trained / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
     (first,) = versions(folder)
     first_file = folder / first / f"{name}.keras"
