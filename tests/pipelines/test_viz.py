@@ -3,7 +3,8 @@ stages ran (previews need data), checked in its API files and opened in a real b
 
 The browser part serves the build on localhost and drives headless Chromium (Debian's `chromium`,
 installed by `.ci/run`); it keeps screenshots in `test-artifacts/` (`kedro_viz.png`: the whole
-lineage with its layers; one per stage; `kedro_viz_preview.png`: a metrics table's preview).
+lineage with its layers; `kedro_viz_boxes.png`: its first screen without datasets, the paper's data
+flow in boxes; one per stage; `kedro_viz_preview.png`: a metrics table's preview).
 """
 
 from __future__ import annotations
@@ -69,6 +70,12 @@ HIDE_FEATURE_HINTS = (
     "try { const key = 'KedroViz'; const state = JSON.parse(localStorage.getItem(key) || '{}');"
     " localStorage.setItem(key, JSON.stringify({...state, showFeatureHints: false})); }"
     " catch (e) {}"
+)
+# The same with the datasets filtered out (Filters > Element types > Datasets): the boxes alone.
+HIDE_DATASETS = (
+    "try { const key = 'KedroViz'; const state = JSON.parse(localStorage.getItem(key) || '{}');"
+    " localStorage.setItem(key, JSON.stringify({...state, showFeatureHints: false,"
+    " nodeType: {disabled: {parameters: true, data: true, task: false}}})); } catch (e) {}"
 )
 DRAWN = """JSON.stringify({
   selected: document.querySelector('.pipeline-list .dropdown__label span')?.textContent,
@@ -183,9 +190,28 @@ def test_chromium_draws_each_pipeline_with_its_nodes_and_layers(browser, site_ur
     # Per-model training, prediction and attack nodes stay inside their (collapsed) boxes.
     per_model = [n for n in drawn["nodes"] if n.startswith(("train_", "predict_", "apgd_"))]
     assert not per_model, per_model[:10]
-    assert drawn["layers"] and set(drawn["layers"]) <= set(LAYERS)
+    # Collapsed boxes hide the layers of the datasets inside them; the rest keep their order.
+    assert drawn["layers"]
+    assert drawn["layers"] == [layer for layer in LAYERS if layer in drawn["layers"]]
     if stage == "__default__":
-        assert drawn["layers"] == LAYERS
+        assert len(drawn["layers"]) >= len(LAYERS) - 1
+    assert png.startswith(PNG_MAGIC) and len(png) > 20_000
+
+
+@pytest.fixture(scope="module")
+def boxes_browser(tmp_path_factory):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail("Chromium is not installed: `apt-get install chromium` (.ci/run does it)")
+    with HeadlessChromium(chromium, tmp_path_factory.mktemp("chromium_boxes")) as chrome:
+        chrome.run_before_each_page(HIDE_DATASETS)
+        yield chrome
+
+
+def test_chromium_draws_the_papers_data_flow_in_boxes(boxes_browser, site_url):
+    drawn = show(boxes_browser, f"{site_url}?pid=__default__&sizewarning=false")
+    png = boxes_browser.screenshot(ARTIFACTS / "kedro_viz_boxes.png")
+    assert set(drawn["nodes"]) == FIRST_SCREEN
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
 
 
