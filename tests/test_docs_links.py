@@ -1,9 +1,10 @@
 """The documentation refers only to files the repository holds.
 
 A relative link in the front page or a documentation page must name a file (or folder) of the
-checkout, and its anchor, if any, a heading of that file. No tracked text file may point to the
-notes that lived outside the repository while it was written (a sibling ``shared`` folder and the
-two upper-case notes files): a reader of a clone has neither.
+checkout, and its anchor, if any, a heading of that file; ``docs/README.md`` lists every page of
+``docs/``. No tracked text file may point to the notes that lived outside the repository while it
+was written (a sibling ``shared`` folder and the two upper-case notes files): a reader of a clone
+has neither.
 """
 
 from __future__ import annotations
@@ -98,6 +99,19 @@ def test_link_anchors_name_headings(page: Path):
         if anchor not in heading_anchors(linked.read_text(encoding="utf-8")):
             broken.append(target)
     assert not broken, f"{page.relative_to(ROOT)} links to headings that do not exist: {broken}"
+
+
+def test_every_docs_page_is_listed_in_the_index():
+    index = ROOT / "docs" / "README.md"
+    listed = {
+        (index.parent / target.split("#", 1)[0]).resolve() for target in links(index.read_text())
+    }
+    unlisted = [
+        page.name
+        for page in sorted((ROOT / "docs").glob("*.md"))
+        if page != index and page not in listed
+    ]
+    assert not unlisted, f"docs/README.md does not link these pages: {unlisted}"
 
 
 def tracked_text_files() -> list[Path]:
