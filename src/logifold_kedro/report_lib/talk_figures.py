@@ -12,7 +12,6 @@ U2' skipped, a threshold of 0) says so in words instead of failing.
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+
+from logifold_kedro.logifold.standard_errors import binomial_half_width
 
 #: Okabe & Ito's colour-blind-safe palette.
 OKABE_ITO = {
@@ -279,12 +280,6 @@ def _draw_entropy_panel(axes: Axes, panel: EntropyPanel) -> None:
     axes.set_ylabel("test images", fontsize=LABEL_SIZE)
     _style(axes)
     axes.legend(loc="upper right", fontsize=LEGEND_SIZE)
-
-
-def binomial_half_width(accuracy: float, n: int) -> float:
-    """Two standard errors of an accuracy over n images, ``2 sqrt(p (1 - p) / n)`` (the scale
-    the adaptive section's verdicts use), never below one image's worth, 1 / n."""
-    return max(2.0 * math.sqrt(accuracy * (1 - accuracy) / n), 1.0 / n)
 
 
 def adaptive_accuracy_figure(adaptive_metrics: pd.DataFrame, title: str) -> Figure:
