@@ -60,13 +60,13 @@ from logifold_kedro.importer.names import (
     apgd_target,
     base_model_name,
     classify_model,
-    member_id,
     merge_apgd_settings,
     parse_apgd_name,
     tokens,
     unsafe_member_reason,
 )
 from logifold_kedro.importer.report import ImportReport, Row, format_report
+from logifold_kedro.pipelines.naming import member_id
 
 __all__ = [
     "ImportRefusedError",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from logifold_kedro.importer.core import _Importer, staging_folder
-from logifold_kedro.importer.names import InvalidArtifactError
-from logifold_kedro.importer.report import STATUS_INVALID, ImportReport, Row, format_report
+from logifold_kedro.importer.core import Importer
+from logifold_kedro.importer.report import ImportReport, format_report
+from logifold_kedro.importer.writing import staging_folder
 
 
 class ImportRefusedError(click.ClickException):
@@ -55,14 +55,8 @@ def import_release(
         try:
             if lock is not None:
                 lock.acquire()
-            importer = _Importer(catalog, params, report, staging, first_command=first)
-            items = importer.plan([Path(p) for p in zip_paths])
-            try:
-                importer.check_disk_space(items)
-            except InvalidArtifactError as error:
-                report.rows.append(Row("(all members)", STATUS_INVALID, "-", str(error)))
-                items = []
-            importer.publish(importer.check(items))
+            importer = Importer(catalog, params, report, staging, first_command=first)
+            importer.run([Path(p) for p in zip_paths])
         except RunFolderLockedError as error:
             raise ImportRefusedError(f"{error} Nothing was imported.") from None
         finally:
