@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from logifold_kedro.importer.arrays import (
-    _scalar,
-    _shapes,
     alignment,
     check_image_set,
+    describe_shapes,
     read_npy_member,
     read_npz_checked,
+    stored_value,
     to_labels,
     to_nhwc_unit_float,
 )
@@ -47,11 +47,21 @@ APGD_SETTING_KEYS = ("split", "norm", "eps", "eps_step", "max_iter", "nb_random_
 AUTOATTACK_REPORT = "autoattack_transfer_report"
 
 
+def model_families(params: Mapping[str, Any]) -> dict[str, str | None]:
+    """The project's base models (the parameters' ``u0_models``, in order) and their families;
+    ValueError when there are none (not this project's parameters)."""
+    models = dict(params.get("u0_models") or {})
+    if not models:
+        raise ValueError("the project's parameters define no `u0_models`; is this the project?")
+    return {name: spec.get("family") for name, spec in models.items()}
+
+
 class MemberChecks:
     """The checks of the members of one import, against the project's catalog and parameters.
 
-    ``families``: base model name -> family, from the parameters' ``u0_models``;
-    ``first_command``: the command that writes the clean splits (named when one is missing).
+    The base models are the parameters' ``u0_models`` (the ResNets get specialists); rows of the
+    summary go to ``report``; ``first_command`` writes the clean splits (named when one is
+    missing).
     """
 
     def __init__(
@@ -60,16 +70,16 @@ class MemberChecks:
         params: Mapping[str, Any],
         report: ImportReport,
         staging: Path,
-        families: Mapping[str, str | None],
-        first_command: str,
+        first_command: str = "kedro run --pipelines training --tags data",
     ) -> None:
         self.catalog = catalog
         self.params = params
         self.report = report
         self.staging = staging
-        self.families = dict(families)
-        self.u0_names: Sequence[str] = list(families)
         self.first_command = first_command
+        self.families = model_families(params)
+        self.u0_names: Sequence[str] = list(self.families)
+        self.resnet_names = [n for n, family in self.families.items() if family == "resnet"]
         self._clean_cache: dict[str, dict[str, Any] | None] = {}
 
     # --- the catalog ------------------------------------------------------------------------
@@ -166,7 +176,7 @@ class MemberChecks:
         image_key = "x_adv" if "x_adv" in arrays else "x" if "x" in arrays else None
         if image_key is None or "y" not in arrays:
             raise InvalidArtifactError(f"an .npz without x_adv and y (keys {sorted(arrays)})")
-        stored = {k: _scalar(arrays[k]) for k in APGD_SETTING_KEYS if k in arrays}
+        stored = {k: stored_value(arrays[k]) for k in APGD_SETTING_KEYS if k in arrays}
         settings = merge_apgd_settings(named, stored)
         entry = apgd_entry(settings, self.u0_names)
         settings["norm"] = 2  # L2, checked by apgd_entry; ART's notation
@@ -214,7 +224,7 @@ class MemberChecks:
         check_image_set(attacked, entry)
         staged = self.stage(entry, attacked)
         staged_entries[entry] = item.source
-        row = Row(item.source, self.status(), entry, _shapes(x, y), notes)
+        row = Row(item.source, self.status(), entry, describe_shapes(x, y), notes)
         return Checked(row, [Staged(entry, file=staged)])
 
     def _apgd_parameters(self, setting_name: str) -> Mapping[str, Any]:
@@ -284,7 +294,7 @@ class MemberChecks:
         }
         self.versioned_config(AUTOATTACK_REPORT)
         staged = self.stage(AUTOATTACK_SET, attacked)
-        detail = _shapes(x, y) + f" (+ {AUTOATTACK_REPORT})"
+        detail = describe_shapes(x, y) + f" (+ {AUTOATTACK_REPORT})"
         row = Row(item.source, self.status(), AUTOATTACK_SET, detail, notes)
         outputs = [Staged(AUTOATTACK_SET, file=staged), Staged(AUTOATTACK_REPORT, data=report)]
         return Checked(row, outputs)
@@ -301,7 +311,7 @@ class MemberChecks:
         file_labels, notes = to_labels(read_npy_member(archive, label_files[0]), len(y))
         if not np.array_equal(file_labels, y):
             raise InvalidArtifactError(
-                f"{label_files[0]} and clean_test disagree on "
+                f"{label_files[0]} and {image_set('clean', 'test')} disagree on "
                 f"{int(np.count_nonzero(file_labels != y))} of {len(y)} labels; an attacked "
                 "set keeps the true labels of the images it perturbs"
             )
