@@ -15,6 +15,7 @@ from logifold_kedro.report_lib.talk_style import (
     LEGEND_SIZE,
     NOTE_SIZE,
     PAPER_LABEL,
+    evaluation_name,
     interval_bars,
     new_figure,
     percent,
@@ -105,3 +106,20 @@ def accuracy_interval_bars(
 
 def _paper_lines(segments: list[list[tuple[float, float]]]) -> LineCollection:
     return LineCollection(segments, colors="black", linewidths=4, label=PAPER_LABEL, zorder=3)
+
+
+def accuracy_figures_by_evaluation(
+    comparison: pd.DataFrame, run_label: str, confidence: float = 0.95
+) -> dict[str, Figure]:
+    """Per evaluation set of ``experiment2_comparison_metrics``, in the table's order,
+    ``accuracy_<evaluation>.png``: :func:`accuracy_interval_bars` of its rows, titled with the
+    set's name and ``run_label`` (the scale and seed)."""
+    figures = {}
+    for evaluation in dict.fromkeys(comparison["evaluation"]):
+        rows = comparison[comparison["evaluation"] == evaluation]
+        figures[f"accuracy_{evaluation}.png"] = accuracy_interval_bars(
+            rows.reset_index(drop=True),
+            f"Experiment 2 accuracy, {evaluation_name(evaluation)} ({run_label})",
+            confidence,
+        )
+    return figures

@@ -3,13 +3,15 @@ the chosen threshold t; a t of 0 or an environment without data is said in words
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from logifold_kedro.report_lib.imm_details import details_for
 from logifold_kedro.report_lib.talk_style import (
     AXES_TITLE_SIZE,
     LABEL_SIZE,
@@ -39,6 +41,31 @@ class EntropyPanel:
     correct: np.ndarray | None
     threshold: float | None
     note: str = ""
+
+
+def entropy_panels(
+    imm_details: dict[str, Any], reasons: Mapping[str, str], environments: Sequence[str]
+) -> list[EntropyPanel]:
+    """One panel per environment from ``imm_details``' test arrays (U1's entropy, whether its
+    label is right, the chosen t). A t of 0 carries its ``reasons`` entry
+    (``threshold_notes.unreached_threshold_reasons``); an environment without test arrays says
+    it was not evaluated."""
+    panels = []
+    for environment in environments:
+        arrays = details_for(imm_details, environment, "test")
+        if not arrays:
+            note = f"{environment}: not evaluated on the test images in this run."
+            panels.append(EntropyPanel(environment, None, None, None, note))
+            continue
+        t = float(arrays["threshold"])
+        note = ""
+        if t == 0:
+            reason = reasons.get(environment, "threshold 0")
+            note = f"{reason}. Its core is empty, so U1 decides nothing here."
+        panels.append(
+            EntropyPanel(environment, arrays["u1_entropy"], arrays["u1_correct"], t, note)
+        )
+    return panels
 
 
 def entropy_threshold_panels(panels: Sequence[EntropyPanel], title: str) -> Figure:
