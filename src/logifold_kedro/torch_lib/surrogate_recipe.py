@@ -35,7 +35,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
 AUGMENT_KEYS = ("width_shift", "height_shift", "horizontal_flip")
 
 
-def check_recipe_numbers(recipe: dict[str, Any]) -> None:
+def check_surrogate_recipe(recipe: dict[str, Any]) -> None:
     """Raise ValueError unless `recipe` passes `parameter_checks.Surrogate`.
 
     That is: epochs >= 0, batch_size >= 1, optimizer sgd or adam, lr_schedule [epoch >= 0,
@@ -84,7 +84,7 @@ def parse_surrogate_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
         )
     merged = {**RECIPE_DEFAULTS, **{k: v for k, v in recipe.items() if k in RECIPE_DEFAULTS}}
     merged["lr_schedule"] = merged["lr_schedule"] or []  # YAML's empty `lr_schedule:` is null
-    check_recipe_numbers(merged)
+    check_surrogate_recipe(merged)
     merged["epochs"] = int(merged["epochs"])
     merged["batch_size"] = int(merged["batch_size"])
     merged["learning_rate"] = float(merged["learning_rate"])
