@@ -74,15 +74,16 @@ def main() -> None:
 
     import torch
 
+    from logifold_kedro.data.perturbations import perturbation_summary
     from logifold_kedro.torch_lib.autoattack_adapter import (
         accuracy,
         autoattack_class,
-        l2_perturbation_stats,
         run_autoattack,
     )
+    from logifold_kedro.torch_lib.images import to_nchw_tensor, to_nhwc_array
     from logifold_kedro.torch_lib.robustbench_compat import build_zoo_model, register_zoo_model
     from logifold_kedro.torch_lib.setup import configure_torch
-    from logifold_kedro.torch_lib.surrogate import to_nchw_tensor, to_nhwc_array, train_surrogate
+    from logifold_kedro.torch_lib.surrogate import train_surrogate
 
     torch_summary = configure_torch(args.seed, num_threads=args.threads, device="cpu")
     name = f"Bench-WRN-{args.depth}-{args.width}"
@@ -147,7 +148,7 @@ def main() -> None:
         "backend": autoattack_class()[1],
         "clean_accuracy": accuracy(model, x, y),
         "robust_accuracy": accuracy(model, x_adv, y),
-        "perturbation": l2_perturbation_stats(x, x_adv),
+        "perturbation": perturbation_summary(x, x_adv),
         "rounds": args.rounds,
         "seconds": seconds,
         "median_images_per_s": {name: len(y) / value for name, value in median.items()},

@@ -35,6 +35,8 @@ def test_package_registry_and_framework_free_node_import_no_framework():
         import logifold_kedro.pipelines.reporting.nodes, logifold_kedro.logifold
         import logifold_kedro.pipelines.adaptive_attacks.nodes, logifold_kedro.report_lib.adaptive
         import logifold_kedro.datasets.robustbench_model
+        # Framework setup, the hooks and the Dask worker side import a framework only to set it up.
+        import logifold_kedro.frameworks, logifold_kedro.hooks, logifold_kedro.runners.worker
         # Kedro loads kedro-mlflow's hook in every session once the tracking extra is installed.
         import logifold_kedro.tracking, kedro_mlflow.framework.hooks.mlflow_hook
         """

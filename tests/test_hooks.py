@@ -20,12 +20,12 @@ from kedro.pipeline import Pipeline, node
 from kedro.runner import SequentialRunner
 
 from logifold_kedro.datasets.tables import CSVDataset
+from logifold_kedro.frameworks import configure_framework, frameworks_of
 from logifold_kedro.hooks import (
     InvalidParametersError,
     MissingInputsError,
     RunFolderBusyError,
     RunVersionsHook,
-    configure_framework,
     kedro_run_command,
     peak_rss_mib,
 )
@@ -269,3 +269,9 @@ def test_unknown_framework_is_refused():
 
 def test_peak_memory_is_positive():
     assert peak_rss_mib() > 10
+
+
+def test_a_node_needs_the_frameworks_its_tags_name():
+    assert frameworks_of({"gpu", "torch", "training"}) == ["torch"]
+    assert frameworks_of(["torch", "tensorflow"]) == ["tensorflow", "torch"]
+    assert frameworks_of({"reporting"}) == []

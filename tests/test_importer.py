@@ -602,12 +602,13 @@ def test_members_larger_than_any_artifact_are_refused_before_inflating(
     project, first_import, monkeypatch, capsys, tmp_path
 ):
     import logifold_kedro.importer.arrays as arrays
-    import logifold_kedro.importer.core as core
+    import logifold_kedro.importer.checks as checks
+    import logifold_kedro.importer.plan as plan
 
-    for module in (arrays, core):
+    for module in (arrays, plan):
         monkeypatch.setattr(module, "MAX_MEMBER_BYTES", 2**20)
     inflated = []
-    monkeypatch.setattr(core._Importer, "_copy_member", lambda *a: inflated.append(a))
+    monkeypatch.setattr(checks.MemberChecks, "copy_member", lambda *a: inflated.append(a))
     member = "apgdce_ART/" + WEAK_TEST
     with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(member, b"\0" * (3 * 2**20))  # 3 MiB of zeros, a few KiB compressed
@@ -619,10 +620,10 @@ def test_members_larger_than_any_artifact_are_refused_before_inflating(
 def test_a_failure_while_writing_says_exactly_what_was_written(
     project, release, first_import, monkeypatch, capsys, tmp_path
 ):
-    import logifold_kedro.importer.core as core
+    import logifold_kedro.importer.writing as writing
 
     calls = []
-    original = core.publish_versioned_file
+    original = writing.publish_versioned_file
 
     def fail_second(config, version, source):
         calls.append(config["filepath"])
@@ -630,7 +631,7 @@ def test_a_failure_while_writing_says_exactly_what_was_written(
             raise OSError("No space left on device (simulated)")
         return original(config, version, source)
 
-    monkeypatch.setattr(core, "publish_versioned_file", fail_second)
+    monkeypatch.setattr(writing, "publish_versioned_file", fail_second)
     before = data_files(project)
     code, out = run_importer(project, monkeypatch, capsys, release["adversarial"])
     assert code == 1

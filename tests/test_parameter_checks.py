@@ -41,6 +41,8 @@ def test_every_shipped_configuration_passes(tmp_path, env):
         (("seed",), True, "- seed = True: a number, not true/false"),
         (("experiment1", "entropy_threshold"), float("inf"), "Input should be a finite number"),
         (("u2", "policy"), "bogus", "allowed: one of 'error', 'skip'"),
+        (("u2", "val_fraction"), 1.0, "- u2.val_fraction = 1.0: Input should be less than 1"),
+        (("sp_split", "seed"), -1, "allowed: an integer >= 0 and <= 4294967295"),
         (("apgd", "weak", "norm"), "inf", "- apgd.weak.norm = 'inf'"),
         (("apgd", "weak", "nb_random_init"), 0, "allowed: an integer >= 1"),
         (("apgd", "strong", "eps_step"), "x", "allowed: a finite number > 0"),

@@ -6,8 +6,8 @@ set once per process by the framework setup (``tf_lib.setup``, ``torch_lib.setup
 
 Why not ``keras.utils.set_random_seed`` in every node: it also calls ``tf.random.set_seed``,
 which clears TensorFlow's cache of instantiated functions, so every compiled pass in the process
-(the trainers' steps, the predictions', APGD's) is optimised again on its next call: about 9 s
-for U1's APGD pass on the demo's two cores, paid again after every reseed. Our TensorFlow code
+(the trainers' steps, the predictions', APGD's) is optimised again on its next call, a cost
+paid again after every reseed (benchmarks/README.md has the measurement). Our TensorFlow code
 draws from explicit seeds (seeded initializers, stateless ops), so TensorFlow's global seed does
 not change its results.
 """

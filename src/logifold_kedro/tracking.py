@@ -108,7 +108,7 @@ def run_name(scale: Any, seed: Any, stage: str) -> str:
 
 
 def metric_name(*parts: Any) -> str:
-    """``experiment2/apgd/test/imm_accuracy``: ``/`` groups the metrics in MLflow's UI."""
+    """``experiment2/strong/test/imm_accuracy``: ``/`` groups the metrics in MLflow's UI."""
     return "/".join(_NAME_UNSAFE.sub("_", str(part)) for part in parts)
 
 

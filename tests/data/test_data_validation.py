@@ -89,12 +89,13 @@ def test_good_probabilities_pass():
 @pytest.mark.parametrize(
     "probs, expected",
     [
-        ([[0.5, 0.5]], "are a list"),
-        (np.ones((2, 2), dtype=np.int64), "dtype int64"),
+        ([["0.5", "0.5"]], "numeric array of probabilities, not <U3"),
+        (np.ones((2, 2), dtype=np.int64), r"row 0 sums to 2"),
         (softmax_rows()[0], r"shape \(10,\)"),
         (np.zeros((0, 10), np.float32), r"shape \(0, 10\)"),
+        (np.ones((5, 1), np.float32), "at least 2 classes"),
         (np.full((2, 2), np.nan, np.float32), "NaN or infinite"),
-        (np.array([[1.5, -0.5]], np.float32), r"negative values \(min -0\.5\)"),
+        (np.array([[1.5, -0.5]], np.float32), r"\[0, 1\], got values in \[-0\.5, 1\.5\]"),
         (np.array([[0.5, 0.6], [0.5, 0.5]], np.float32), r"row 0 sums to 1\.1"),
         (softmax_rows() * 2.0, r"row \d sums to 2"),
     ],
@@ -106,5 +107,5 @@ def test_bad_probabilities_raise_naming_them(probs, expected):
 
 
 def test_probabilities_with_wrong_class_count():
-    with pytest.raises(ValueError, match="have 5 columns; expected 10"):
+    with pytest.raises(ValueError, match="has 5 columns; expected 10"):
         validate_probabilities(softmax_rows(c=5), "p", num_classes=10)

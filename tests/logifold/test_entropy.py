@@ -11,6 +11,7 @@ from logifold_kedro.logifold import (
     mean_probabilities,
     single_entropy,
 )
+from logifold_kedro.logifold.entropy import check_probabilities
 
 
 def _dirichlet_members(rng, n_members, n_samples, n_classes, alpha):
@@ -175,3 +176,14 @@ def test_invalid_committee_inputs_raise_clear_errors():
         committee_entropy([np.full((3, 10), 0.1)], eps=-1.0)
     with pytest.raises(ValueError, match="num_classes"):
         single_entropy(np.full((3, 10), 0.1), num_classes=1)
+
+
+def test_check_probabilities_checks_the_class_count_and_names_the_worst_row():
+    rows = np.array([[0.5, 0.5, 0.0], [0.4, 0.4, 0.3]])
+    with pytest.raises(ValueError, match="has 3 columns; expected 10"):
+        check_probabilities(rows, num_classes=10)
+    with pytest.raises(ValueError, match=r"row 1 sums to 1\.1 \(tolerance 0\.001\)"):
+        check_probabilities(rows, num_classes=3)
+    # A looser tolerance accepts the same rows, returned as float64.
+    checked = check_probabilities(rows.astype(np.float32), atol=0.2)
+    assert checked.dtype == np.float64 and checked.shape == (2, 3)

@@ -10,13 +10,13 @@ from matplotlib.collections import LineCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
 from matplotlib.figure import Figure
 
+from logifold_kedro.logifold.standard_errors import binomial_half_width
 from logifold_kedro.report_lib.talk_figures import (
     ACCURACY_MODELS,
     PAPER_LABEL,
     EntropyPanel,
     accuracy_interval_bars,
     adaptive_accuracy_figure,
-    binomial_half_width,
     entropy_threshold_panels,
     seed_spread_figure,
 )

@@ -18,7 +18,8 @@ from logifold_kedro.runners import (
     NonPersistentDatasetError,
     UnsatisfiableResourcesError,
 )
-from logifold_kedro.runners.dask_runner import critical_path_priorities, node_resources
+from logifold_kedro.runners.plan import critical_path_priorities
+from logifold_kedro.runners.resources import node_resources
 
 # --- small pipelines: node functions importable on the workers ------------------------------
 
@@ -131,13 +132,13 @@ def test_resources_and_priorities_follow_tags_and_the_dag():
 
 
 def test_runner_module_imports_no_framework():
-    """Workers of either framework import the runner module (the task function lives there)."""
+    """Workers of either framework import the runner package (the task function lives there)."""
     from tests.fresh_interpreter import run_fresh
 
     _, loaded = run_fresh(
         """
         from logifold_kedro.runners import DaskRunner
-        from logifold_kedro.runners.dask_runner import run_node_on_worker
+        from logifold_kedro.runners.worker import run_node_on_worker
         DaskRunner(address="tcp://127.0.0.1:9")
         """,
         Path(__file__).resolve().parents[2],
@@ -155,7 +156,7 @@ def test_unreachable_scheduler_says_what_to_do(tmp_path):
 def _thread_environ() -> dict:
     import os
 
-    from logifold_kedro.runners.dask_runner import THREAD_ENVIRON
+    from logifold_kedro.runners.cluster import THREAD_ENVIRON
 
     return {key: os.environ.get(key) for key in THREAD_ENVIRON}
 
@@ -165,7 +166,7 @@ def test_local_cluster_workers_keep_the_drivers_thread_environment(monkeypatch):
     there and compute other numbers than a sequential run."""
     import distributed
 
-    from logifold_kedro.runners.dask_runner import start_local_cluster
+    from logifold_kedro.runners.cluster import start_local_cluster
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
@@ -175,3 +176,73 @@ def test_local_cluster_workers_keep_the_drivers_thread_environment(monkeypatch):
         (worker_environ,) = client.run(_thread_environ).values()
     assert worker_environ["OMP_NUM_THREADS"] == "3"
     assert worker_environ["MKL_NUM_THREADS"] is None
+
+
+# --- the project's conf/<env>/dask.yml reaches the runner through the run's hooks ------------
+
+
+class _Loader(dict):
+    """A config loader holding only the ``dask`` key (or nothing: no dask*.yml)."""
+
+
+class _Context:
+    def __init__(self, dask: dict | None) -> None:
+        self.config_loader = _Loader({} if dask is None else {"dask": dask})
+
+
+def _hooks_with_dask_config(dask: dict | None):
+    from kedro.framework.hooks.manager import _create_hook_manager
+
+    from logifold_kedro.hooks import DaskConfigHook
+
+    hook = DaskConfigHook()
+    hook.after_context_created(context=_Context(dask))
+    manager = _create_hook_manager()
+    manager.register(hook)
+    return manager
+
+
+def test_project_dask_config_reaches_the_runner_and_constructor_arguments_win(tmp_path):
+    pipeline = Pipeline([Node(double, "params:values", "doubled", name="double")])
+    project = {"scheduler_address": "tcp://127.0.0.1:9", "connect_timeout_seconds": 2}
+    hooks = _hooks_with_dask_config(project)
+    runner = DaskRunner()  # as Kedro's CLI builds it
+    with pytest.raises(ConnectionError, match=r"scheduler at tcp://127\.0\.0\.1:9 "):
+        runner.run(pipeline, json_catalog(tmp_path, ["doubled"]), hooks)
+    assert runner.config["connect_timeout_seconds"] == 2
+    runner = DaskRunner(address="tcp://127.0.0.1:8")
+    with pytest.raises(ConnectionError, match=r"scheduler at tcp://127\.0\.0\.1:8 "):
+        runner.run(pipeline, json_catalog(tmp_path, ["doubled"]), hooks)
+
+
+def test_project_config_is_empty_without_a_dask_config_hook_or_dask_yml():
+    from kedro.framework.hooks.manager import _create_hook_manager, _NullPluginManager
+
+    from logifold_kedro.runners.config import DEFAULT_CONFIG, project_config
+
+    assert project_config(_NullPluginManager()) == {}
+    assert project_config(_create_hook_manager()) == {}
+    assert project_config(_hooks_with_dask_config(None)) == {}  # the runner's defaults
+    assert DaskRunner().config == DEFAULT_CONFIG
+    assert project_config(_hooks_with_dask_config({"resource_wait_seconds": 3})) == {
+        "resource_wait_seconds": 3
+    }
+
+
+def test_hooks_and_runners_do_not_import_each_other():
+    from tests.fresh_interpreter import run_fresh
+
+    stdout, _ = run_fresh(
+        """
+        import sys
+        import logifold_kedro.hooks
+        print("hooks->runners", "logifold_kedro.runners" in sys.modules)
+        for name in [m for m in sys.modules if m.startswith("logifold_kedro.hooks")]:
+            del sys.modules[name]
+        import logifold_kedro.runners.worker
+        print("runners->hooks", "logifold_kedro.hooks" in sys.modules)
+        """,
+        Path(__file__).resolve().parents[2],
+    )
+    assert "hooks->runners False" in stdout
+    assert "runners->hooks False" in stdout

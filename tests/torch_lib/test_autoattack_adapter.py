@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.data.perturbations import perturbation_norms, perturbation_summary
 from logifold_kedro.torch_lib.autoattack_adapter import (
     accuracy,
     autoattack_class,
-    l2_perturbation_stats,
     project_to_ball,
     run_autoattack,
 )
+from logifold_kedro.torch_lib.images import predict_logits
 from logifold_kedro.torch_lib.robustbench_compat import ensure_autoattack_module
-from logifold_kedro.torch_lib.surrogate import predict_logits
 
 from .conftest import make_image_set
 
@@ -62,7 +61,7 @@ def test_pyautoattack_apgd_ce_bound_range_and_repeatability(trained_tiny, attack
     settings = dict(norm="L2", eps=EPS, version="custom", attacks=["apgd-ce"], batch_size=8)
     x_adv = run_autoattack(trained_tiny, x, y, seed=0, **settings)
     check_adversarial(x, x_adv, EPS)
-    stats = l2_perturbation_stats(x, x_adv)
+    stats = perturbation_summary(x, x_adv)
     assert stats["n_perturbed"] >= len(y) // 2  # the attack did something
     assert accuracy(trained_tiny, x_adv, y) <= 0.5
     # unperturbed images are exactly the clean ones
@@ -95,7 +94,7 @@ def test_each_later_attack_of_the_standard_version_keeps_the_bound(
         trained_tiny, x, y, norm="L2", eps=EPS, version="custom", attacks=[attack], seed=2
     )
     check_adversarial(x, x_adv, EPS)
-    assert l2_perturbation_stats(x, x_adv)["n_perturbed"] >= 1
+    assert perturbation_summary(x, x_adv)["n_perturbed"] >= 1
 
 
 class OldApiAutoAttack:
@@ -234,19 +233,11 @@ def test_nchw_input_is_rejected(trained_tiny):
         run_autoattack(trained_tiny, np.ascontiguousarray(x), np.zeros(2, np.int64))
 
 
-def test_l2_perturbation_stats_values():
-    x = np.zeros((3, 2, 2, 3), np.float32)
-    x_adv = x.copy()
-    x_adv[0, 0, 0, 0], x_adv[0, 1, 1, 2] = 0.3, 0.4  # L2 0.5, Linf 0.4
-    x_adv[2, 0, 1, 1] = 0.1
-    stats = l2_perturbation_stats(x, x_adv)
-    assert stats["l2_max"] == pytest.approx(0.5)
-    assert stats["l2_min"] == 0.0
-    assert stats["l2_mean"] == pytest.approx(0.6 / 3)
-    assert stats["l2_median"] == pytest.approx(0.1)
-    assert stats["l2_mean_perturbed"] == pytest.approx(0.3)
-    assert stats["linf_max"] == pytest.approx(0.4)
-    assert stats["n_perturbed"] == 2 and stats["n"] == 3
+def test_the_nodes_statistics_name_is_the_projects_summary():
+    # pipelines/torch_attacks imports l2_perturbation_stats from the adapter.
+    from logifold_kedro.torch_lib import autoattack_adapter
+
+    assert autoattack_adapter.l2_perturbation_stats is perturbation_summary
 
 
 def test_accuracy_matches_the_predictions(trained_tiny):

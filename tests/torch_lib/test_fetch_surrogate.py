@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from logifold_kedro.torch_lib.checkpoints import save_for_robustbench
 from logifold_kedro.torch_lib.fetch_surrogate import FetchError, fetch_checkpoint, main
 from logifold_kedro.torch_lib.robustbench_compat import (
     build_zoo_model,
     ensure_autoattack_module,
     official_gdrive_id,
 )
-from logifold_kedro.torch_lib.surrogate import save_for_robustbench
 from tests.fresh_interpreter import run_fresh
 
 REPO = Path(__file__).resolve().parents[2]

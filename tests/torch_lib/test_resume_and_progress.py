@@ -1,7 +1,7 @@
 """A killed AutoAttack or surrogate training resumes to the same result; progress is reported.
 
 Interruptions are real exceptions raised from inside a run (the attack library's own ``perturb``
-or the adapter's ``_attack_chunk``, wrapped to fail at a chosen call); the code under test runs
+or the adapter's ``attack_chunk``, wrapped to fail at a chosen call); the code under test runs
 unchanged. Each run is small: TinyNet, eight images near its decision boundary, APGD-CE.
 """
 
@@ -76,7 +76,7 @@ def test_a_run_killed_between_chunks_skips_the_finished_chunk(
     trained_tiny, images, uninterrupted, tmp_path, monkeypatch
 ):
     state = tmp_path / "autoattack"
-    chunks = fail_at_call(monkeypatch, autoattack_adapter, "_attack_chunk", failing_call=2)
+    chunks = fail_at_call(monkeypatch, autoattack_adapter, "attack_chunk", failing_call=2)
     with pytest.raises(Interrupted):
         run_autoattack(trained_tiny, *images, state_dir=state, **SETTINGS)
     assert (state / "chunk_00000.npz").is_file() and not (state / "chunk_00001.npz").exists()
@@ -116,12 +116,12 @@ def test_state_of_other_settings_is_not_reused(
 ):
     state = tmp_path / "autoattack"
     other_seed = {**SETTINGS, "seed": 4}
-    fail_at_call(monkeypatch, autoattack_adapter, "_attack_chunk", failing_call=2)
+    fail_at_call(monkeypatch, autoattack_adapter, "attack_chunk", failing_call=2)
     with pytest.raises(Interrupted):
         run_autoattack(trained_tiny, *images, state_dir=state, **other_seed)
     monkeypatch.undo()
 
-    chunks = fail_at_call(monkeypatch, autoattack_adapter, "_attack_chunk", failing_call=None)
+    chunks = fail_at_call(monkeypatch, autoattack_adapter, "attack_chunk", failing_call=None)
     with caplog.at_level(logging.INFO):
         result = run_autoattack(trained_tiny, *images, state_dir=state, **SETTINGS)
     assert chunks.calls == 2  # both chunks attacked: the seed-4 chunk was not taken

@@ -8,6 +8,11 @@ import types
 import pytest
 import torch
 
+from logifold_kedro.torch_lib.checkpoints import (
+    checkpoint_path,
+    load_surrogate,
+    save_for_robustbench,
+)
 from logifold_kedro.torch_lib.robustbench_compat import (
     build_zoo_model,
     ensure_autoattack_module,
@@ -16,7 +21,6 @@ from logifold_kedro.torch_lib.robustbench_compat import (
     register_from_config,
     register_zoo_model,
 )
-from logifold_kedro.torch_lib.surrogate import checkpoint_path, load_surrogate, save_for_robustbench
 
 from .conftest import make_image_set
 from .test_init import run_python

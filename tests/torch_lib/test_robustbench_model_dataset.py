@@ -164,7 +164,7 @@ class RunsCode:
 def test_a_crafted_checkpoint_is_refused_even_when_the_environment_forces_full_unpickling(
     tmp_path, monkeypatch
 ):
-    from logifold_kedro.torch_lib.surrogate import checkpoint_path
+    from logifold_kedro.torch_lib.checkpoints import checkpoint_path
 
     marker = tmp_path / "code-ran"
     path = checkpoint_path(tmp_path, NAME)
@@ -178,7 +178,7 @@ def test_a_crafted_checkpoint_is_refused_even_when_the_environment_forces_full_u
 
 
 def test_nan_weights_are_refused_on_save_and_on_load(tmp_path):
-    from logifold_kedro.torch_lib.surrogate import save_for_robustbench
+    from logifold_kedro.torch_lib.checkpoints import save_for_robustbench
 
     model = fresh(9)
     with torch.no_grad():

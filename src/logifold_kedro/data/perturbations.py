@@ -1,5 +1,5 @@
-"""Sizes of adversarial perturbations (numpy only; shared by the TF and torch attack code and
-the importer of published artifacts)."""
+"""Sizes of adversarial perturbations, per image and summarised (numpy only; shared by the TF and
+torch attack code, the pipelines' attack reports and the importer of published artifacts)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,26 @@ def perturbation_norms(x: np.ndarray, x_adv: np.ndarray, norm: str = "L2") -> np
             delta.reshape(len(delta), -1), ord=_ORDERS[norm], axis=1
         )
     return norms
+
+
+def perturbation_summary(x: np.ndarray, x_adv: np.ndarray) -> dict[str, float | int]:
+    """Per-image ``l_i = ||x_adv_i - x_i||_2`` summarised, the numbers the attack reports carry.
+
+    ``l2_mean`` = mean_i l_i, ``l2_median``, ``l2_min``, ``l2_max``; ``l2_mean_perturbed`` =
+    the mean over the images with ``l_i > 0``; ``linf_max`` = max_i ||x_adv_i - x_i||_inf;
+    ``n_perturbed`` = #{i: l_i > 0} (an attack leaves the images it could not attack, or did
+    not need to, unchanged); ``n`` = N. Every statistic of an empty set is 0.
+    """
+    l2 = perturbation_norms(x, x_adv, "L2")
+    linf = perturbation_norms(x, x_adv, "Linf")
+    perturbed = l2 > 0
+    return {
+        "l2_mean": float(l2.mean()) if len(l2) else 0.0,
+        "l2_median": float(np.median(l2)) if len(l2) else 0.0,
+        "l2_min": float(l2.min()) if len(l2) else 0.0,
+        "l2_max": float(l2.max()) if len(l2) else 0.0,
+        "l2_mean_perturbed": float(l2[perturbed].mean()) if perturbed.any() else 0.0,
+        "linf_max": float(linf.max()) if len(linf) else 0.0,
+        "n_perturbed": int(perturbed.sum()),
+        "n": int(len(l2)),
+    }

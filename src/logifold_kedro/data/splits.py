@@ -14,7 +14,7 @@ the largest remainders (ties at random), and gives the other part the rest of th
 class's count in either part is within 1 of its exact share. The same call splits the
 specialists' data and U2''s, so every split of the project is the reference's.
 
-Subsets (:func:`stratified_subset`, for the optional smaller pool and test set of the CPU demo)
+Subsets (:func:`stratified_subset`, for the optional smaller pool and test set of a CPU scale)
 are a draw of this module with the same per-class allocation: to draw ``m`` of ``n`` samples,
 class ``k`` with ``n_k`` samples gets ``floor(n_k * m / n)``, and the ``m - sum`` samples left
 over go one each to the classes with the largest remainders ``(n_k * m) mod n`` (ties broken at
@@ -120,8 +120,8 @@ def stratified_split(
         if not unstratified_if_impossible:
             raise ValueError(f"cannot split {n} samples stratified by label: {reason}.")
         logger.warning("%s: splitting %d samples without stratification", reason, n)
-    # Imported here: scikit-learn (and SciPy behind it) would add a second to every import of
-    # the data package, which most processes use without splitting anything.
+    # Imported here: scikit-learn (and SciPy behind it) would add their import time to every
+    # import of the data package, which most processes use without splitting anything.
     from sklearn.model_selection import train_test_split
 
     idx_a, idx_b = train_test_split(

@@ -1,7 +1,8 @@
 """Checks of the arrays that cross the catalog, with errors that name the set and the fix.
 
 Image set contract: ``{"x": float32 (N, H, W, 3) in [0, 1], "y": int64 (N,) in 0..C-1}`` plus
-optional metadata values. Probabilities: float (N, C), finite, >= 0, rows summing to 1.
+optional metadata values. Probabilities: the math package's contract
+(``logifold.entropy.check_probabilities``), with the set's name.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from logifold_kedro.logifold.entropy import check_probabilities
+
 _IMAGE_FORM = "x float32 of shape (N, 32, 32, 3) (NHWC) with values in [0, 1]"
 _LABEL_FORM = "y int64 of shape (N,) with class indices"
-# float32 softmax rows sum to 1 up to ~1e-6; logits or unnormalised scores are far off.
-_ROW_SUM_TOLERANCE = 1e-3
 
 
 def validate_image_set(image_set: Mapping[str, Any], name: str, num_classes: int = 10) -> None:
@@ -85,39 +86,13 @@ def validate_image_set(image_set: Mapping[str, Any], name: str, num_classes: int
 
 
 def validate_probabilities(
-    probs: Any, name: str, num_classes: int | None = None, atol: float = _ROW_SUM_TOLERANCE
+    probs: Any, name: str, num_classes: int | None = None, atol: float | None = None
 ) -> None:
-    """Raise ValueError unless ``probs`` is a float (N, C) array of probabilities.
+    """Raise ValueError unless ``probs`` holds probabilities of shape (N, C), naming the set.
 
-    Checks: 2-D floating array with N >= 1 (and C == num_classes when given), finite, every
-    entry >= 0, every row sum within ``atol`` of 1 (softmax outputs, not logits).
+    The contract is ``logifold.entropy.check_probabilities`` (numeric, N >= 1, C >= 2 and
+    C == num_classes when given, finite, in [0, 1], rows summing to 1 within ``atol``, by
+    default its float32 tolerance); this name keeps the data helpers' ``(probs, name)`` call
+    and quotes the name in the message.
     """
-    form = "float array of shape (N, C) with rows of softmax probabilities (>= 0, summing to 1)"
-    if not isinstance(probs, np.ndarray):
-        raise ValueError(
-            f"Probabilities '{name}' are a {type(probs).__name__}; expected a numpy {form}."
-        )
-    if not np.issubdtype(probs.dtype, np.floating):
-        raise ValueError(f"Probabilities '{name}' have dtype {probs.dtype}; expected a {form}.")
-    if probs.ndim != 2 or probs.shape[0] == 0:
-        raise ValueError(f"Probabilities '{name}' have shape {probs.shape}; expected a {form}.")
-    if num_classes is not None and probs.shape[1] != num_classes:
-        raise ValueError(
-            f"Probabilities '{name}' have {probs.shape[1]} columns; expected {num_classes} "
-            f"(one per class), a {form}."
-        )
-    if not np.all(np.isfinite(probs)):
-        raise ValueError(f"Probabilities '{name}' hold NaN or infinite values; expected a {form}.")
-    low = float(probs.min())
-    if low < 0.0:
-        raise ValueError(
-            f"Probabilities '{name}' hold negative values (min {low:.4g}); expected a {form} "
-            "(apply softmax to logits)."
-        )
-    row_sums = probs.sum(axis=1, dtype=np.float64)
-    worst = int(np.argmax(np.abs(row_sums - 1.0)))
-    if abs(row_sums[worst] - 1.0) > atol:
-        raise ValueError(
-            f"Probabilities '{name}': row {worst} sums to {row_sums[worst]:.6g} (tolerance "
-            f"{atol}); expected a {form}."
-        )
+    check_probabilities(probs, f"probabilities '{name}'", num_classes=num_classes, atol=atol)

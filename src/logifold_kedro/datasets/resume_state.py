@@ -1,6 +1,6 @@
 """The folder where long nodes keep the state that lets a killed run resume.
 
-A training node that dies at epoch 150 of 200, or an AutoAttack cut off by a cluster's wall-time
+A training node that dies in a late epoch, or an AutoAttack cut off by a cluster's wall-time
 limit, restarts from its last saved state when the same command is run again. That state is not
 a result: it lives beside the run's checkpoints (``data/06_models/<scale>/seed<seed>/resume/``),
 one subfolder per node, and the node removes its subfolder once its outputs are complete.

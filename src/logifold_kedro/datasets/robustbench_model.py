@@ -12,7 +12,7 @@ versioned: ``<model_dir>/<version>/<basename(model_dir)>/`` is a complete model 
   in robustbench's zoo as that architecture (``register_zoo_model``) and loads the same way.
 - ``from_scratch: true``: ``load`` returns the zoo architecture freshly initialised (torch
   seeded with ``seed``, without touching the global generator's state) and reads no file; for
-  the CPU demo, where no pretrained checkpoint exists.
+  the CPU scales, which train their surrogate (no pretrained checkpoint exists for it).
 
 Loading is safe whatever the environment says: the checkpoint is read here with
 ``torch.load(weights_only=True)`` (tensors and plain containers only; a pickled object that would

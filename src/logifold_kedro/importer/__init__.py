@@ -5,8 +5,8 @@
 
 Run it from the project root, after ``kedro run --pipelines training --tags data`` (the clean
 splits every attacked set is checked against). Every artifact becomes a new version of the
-matching catalog entry, all with one version timestamp (the import's Kedro session id); nothing
-is ever overwritten.
+matching catalog entry (the project's names, ``pipelines.naming``), all with one version
+timestamp (the import's Kedro session id); nothing is ever overwritten.
 
 What is recognised (member paths may sit inside folders):
 
@@ -24,7 +24,7 @@ What is recognised (member paths may sit inside folders):
 - ``autoattack_torch/x_adv_test_*.npy`` -> ``autoattack_test`` (+ ``autoattack_transfer_report``),
   labelled with the clean test labels (a ``y*.npy`` beside it must agree with them).
 
-What is checked before anything is written (``core``; a failure makes the member invalid):
+What is checked before anything is written (``checks``; a failure makes the member invalid):
 
 - sizes first: a member's declared uncompressed size, and a ``.npy`` header's shape and dtype
   against the bytes that follow it, before anything is inflated (``arrays``);
@@ -60,13 +60,13 @@ from logifold_kedro.importer.names import (
     apgd_target,
     base_model_name,
     classify_model,
-    member_id,
     merge_apgd_settings,
     parse_apgd_name,
     tokens,
     unsafe_member_reason,
 )
 from logifold_kedro.importer.report import ImportReport, Row, format_report
+from logifold_kedro.pipelines.naming import member_id
 
 __all__ = [
     "ImportRefusedError",

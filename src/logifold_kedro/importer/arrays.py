@@ -247,7 +247,7 @@ def alignment(
     }, ""
 
 
-def _scalar(value: Any) -> Any:
+def stored_value(value: Any) -> Any:
     """A Python value from a 0-d array of an .npz (numbers, strings); arrays stay lists."""
     array = np.asarray(value)
     if array.ndim == 0:
@@ -263,5 +263,6 @@ def check_image_set(image_set: Mapping[str, Any], name: str) -> None:
         raise InvalidArtifactError(str(error)) from error
 
 
-def _shapes(x: np.ndarray, y: np.ndarray) -> str:
+def describe_shapes(x: np.ndarray, y: np.ndarray) -> str:
+    """``x (N, 32, 32, 3) float32, y (N,) int64``: an image set's arrays for the summary."""
     return f"x {x.shape} {x.dtype}, y {y.shape} {y.dtype}"

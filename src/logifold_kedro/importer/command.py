@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 
-from logifold_kedro.importer.core import _Importer, staging_folder
-from logifold_kedro.importer.names import InvalidArtifactError
-from logifold_kedro.importer.report import STATUS_INVALID, ImportReport, Row, format_report
+from logifold_kedro.importer.checks import MemberChecks
+from logifold_kedro.importer.core import run_import
+from logifold_kedro.importer.report import ImportReport, format_report
+from logifold_kedro.importer.writing import staging_folder
 
 
 class ImportRefusedError(click.ClickException):
@@ -27,9 +28,10 @@ def import_release(
     """Import the release zips into the Kedro project at ``project_path`` (configuration ``env``).
 
     One Kedro session: its id is the version of everything written. Every member is checked and
-    staged first; only when none is invalid is anything written (``core``). The run folder's lock
-    is held meanwhile (not for a dry run, which writes nothing). Raises ImportRefusedError when
-    the import cannot start (another run holds the run folder, a bad seed).
+    staged first; only when none is invalid is anything written (``core.run_import``). The
+    run folder's lock is held meanwhile (not for a dry run, which writes nothing). Raises
+    ImportRefusedError when the import cannot start (another run holds the run folder, a bad
+    seed).
     """
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -55,14 +57,8 @@ def import_release(
         try:
             if lock is not None:
                 lock.acquire()
-            importer = _Importer(catalog, params, report, staging, first_command=first)
-            items = importer.plan([Path(p) for p in zip_paths])
-            try:
-                importer.check_disk_space(items)
-            except InvalidArtifactError as error:
-                report.rows.append(Row("(all members)", STATUS_INVALID, "-", str(error)))
-                items = []
-            importer.publish(importer.check(items))
+            checks = MemberChecks(catalog, params, report, staging, first_command=first)
+            run_import(checks, [Path(p) for p in zip_paths])
         except RunFolderLockedError as error:
             raise ImportRefusedError(f"{error} Nothing was imported.") from None
         finally:

@@ -2,7 +2,7 @@
 
 ``check_keras_model`` loads the file with Keras in safe mode (no Lambda layers, no code or
 modules named in its config), checks that it takes (N, 32, 32, 3) images, that its weights are
-finite and that it returns 10 probabilities per image that sum to 1 (``data.validation``), on a
+finite and that it returns 10 probabilities per image that sum to 1 (``logifold.entropy``), on a
 small batch of the clean test images. TensorFlow is imported only here, and only when a model is
 checked; without it models cannot be imported (the error says where to run the importer).
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from logifold_kedro.data.validation import validate_probabilities
 from logifold_kedro.importer.arrays import MAX_MODEL_BYTES, gib
 from logifold_kedro.importer.names import IMAGE_SHAPE, NUM_CLASSES, InvalidArtifactError
+from logifold_kedro.logifold.entropy import check_probabilities
 
 PROBE_IMAGES = 8
 # config.json and metadata.json are a few KiB; more is no model description.
@@ -124,7 +124,7 @@ def check_keras_model(path: Path, images: np.ndarray) -> list[str]:
                 f"the model fails on {images.shape} images ({short(error)})"
             ) from error
         try:
-            validate_probabilities(probs, "its outputs", num_classes=NUM_CLASSES)
+            check_probabilities(probs, "its outputs", num_classes=NUM_CLASSES)
         except ValueError as error:
             raise InvalidArtifactError(
                 f"on {len(images)} test images it gives outputs of shape {probs.shape}, not "

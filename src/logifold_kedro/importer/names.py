@@ -1,6 +1,7 @@
 """Names of the reference release: which catalog entry an archive member becomes.
 
-Pure functions of file and folder names (nothing is read): model names (``resnet_v1_n3_d20`` ->
+Pure functions of file and folder names (nothing is read); the entry names, splits, settings and
+environments are the project's (``pipelines.naming``). Model names (``resnet_v1_n3_d20`` ->
 ``resnet_v1_d20``), committees (base models, specialists, U2' of an environment), APGD file names
 (split, norm, eps, step, iterations, restarts, target), and which members are unsafe to read.
 """
@@ -15,12 +16,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from logifold_kedro.pipelines.naming import (
+    SETTINGS,
+    SPLITS,
+    U2_ENVIRONMENTS,
+    apgd_source,
+    image_set,
+)
+
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
-# Iterations of the reference's APGD file names -> the project's setting names (docs/method.md).
-ITERATIONS_TO_SETTING = {2: "weak", 10: "strong"}
-SPLITS = ("train", "val", "test")
-U2_ENVIRONMENTS = ("union", "weak", "strong")
+# Iterations of the reference's APGD file names -> the project's settings, weak and strong
+# (docs/method.md).
+ITERATIONS_TO_SETTING = dict(zip((2, 10), SETTINGS, strict=True))
 COMMITTEE_TARGETS = {"u0": "u0", "u1": "u1", "sps": "sps", "sp": "sps"}
 
 _RESNET = re.compile(r"resnet[_-]?v(?P<version>[12])(?:[_-]n\d+)?[_-]d(?P<depth>20|56)(?!\d)")
@@ -95,14 +103,6 @@ def classify_model(
     return committee, base
 
 
-def member_id(committee: str, base: str) -> str:
-    """The model id the pipelines use: ``resnet_v1_d20``, ``sp_resnet_v1_d20``,
-    ``u2_weak_resnet_v1_d20``."""
-    if committee == "u0":
-        return base
-    return f"sp_{base}" if committee == "sps" else f"{committee}_{base}"
-
-
 def _decimal(text: str) -> float:
     """``"0p5"`` -> 0.5 (the reference writes decimal points as ``p``)."""
     return float(text.replace("p", "."))
@@ -169,7 +169,7 @@ def apgd_entry(settings: Mapping[str, Any], u0_names: Sequence[str]) -> str:
     if max_iter is None or int(max_iter) not in ITERATIONS_TO_SETTING:
         raise UnmappedError(f"max_iter {max_iter} is neither 2 (weak) nor 10 (strong)")
     target = apgd_target(str(settings["target"]), u0_names)
-    return f"{target}_apgd_{ITERATIONS_TO_SETTING[int(max_iter)]}_{split}"
+    return image_set(apgd_source(target, ITERATIONS_TO_SETTING[int(max_iter)]), split)
 
 
 def _number(key: str, value: Any, convert: type) -> Any:

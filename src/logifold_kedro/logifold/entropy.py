@@ -25,12 +25,20 @@ _RANGE_TOLERANCE = 1e-6
 MemberProbabilities = np.ndarray | Sequence[np.ndarray]
 
 
-def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
+def check_probabilities(
+    probs: np.ndarray,
+    name: str = "probs",
+    num_classes: int | None = None,
+    atol: float | None = None,
+) -> np.ndarray:
     """Validate one model's probabilities and return them as a float64 array of shape (N, C).
 
-    Checks: 2-D, at least 2 classes, at least 1 sample, finite, in [0, 1] and rows summing to 1
-    (tolerance 1e-3, enough for float32 softmax outputs).
+    The project's one probability contract (``data.validation.validate_probabilities`` calls
+    it): a numeric 2-D array, at least 1 sample and 2 classes (exactly ``num_classes`` when
+    given), finite, in [0, 1] and every row summing to 1 within ``atol`` (by default a tolerance
+    enough for float32 softmax outputs).
     """
+    atol = _ROW_SUM_TOLERANCE if atol is None else atol
     array = np.asarray(probs)
     if array.dtype == object or not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"{name} must be a numeric array of probabilities, not {array.dtype}.")
@@ -44,6 +52,8 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {array.shape}): need at least one sample.")
     if n_classes < 2:
         raise ValueError(f"{name} needs at least 2 classes (columns), got shape {array.shape}.")
+    if num_classes is not None and n_classes != num_classes:
+        raise ValueError(f"{name} has {n_classes} columns; expected {num_classes} (one per class).")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or infinite values: check the model outputs.")
     if array.min() < -_RANGE_TOLERANCE or array.max() > 1 + _RANGE_TOLERANCE:
@@ -52,11 +62,12 @@ def check_probabilities(probs: np.ndarray, name: str = "probs") -> np.ndarray:
             "pass softmax probabilities, not logits."
         )
     row_sums = array.sum(axis=1)
-    worst = float(np.max(np.abs(row_sums - 1.0)))
-    if worst > _ROW_SUM_TOLERANCE:
+    worst = int(np.argmax(np.abs(row_sums - 1.0)))
+    if abs(row_sums[worst] - 1.0) > atol:
         raise ValueError(
-            f"rows of {name} must sum to 1 (softmax outputs), but one is off by {worst:.4g}: "
-            "pass normalised probabilities, not logits or scores."
+            f"rows of {name} must sum to 1 (softmax outputs), but row {worst} sums to "
+            f"{row_sums[worst]:.6g} (tolerance {atol}): pass normalised probabilities, not "
+            "logits or scores."
         )
     return array
 

@@ -2,17 +2,17 @@
 
 Verdicts compare the IMM's worst accuracy under the adaptive attacks with its worst under the
 non-adaptive ones on the same n images. A difference counts only beyond two standard errors of
-the difference of two accuracies, ``2 sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n)``, so a handful of
-demo images cannot produce a verdict by chance; the same rule judges the confident-core attack
-by the fraction of images it leaves wrongly labelled inside U1's core (``wrong_in_core``).
+the difference of two accuracies, ``2 sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n)``
+(``logifold.standard_errors.difference_half_width``), so a handful of demo images cannot
+produce a verdict by chance; the same rule judges the confident-core attack by the fraction of
+images it leaves wrongly labelled inside U1's core (``wrong_in_core``).
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
+from logifold_kedro.logifold.standard_errors import difference_half_width
 from logifold_kedro.report_lib.tables import to_markdown
 
 SHOWN_COLUMNS = {
@@ -43,11 +43,6 @@ INTRODUCTION = (
 )
 
 
-def _two_standard_errors(p1: float, p2: float, n: int) -> float:
-    """``2 sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n)``; never below one image's worth, 1 / n."""
-    return max(2.0 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n), 1.0 / n)
-
-
 def _named(row: pd.Series) -> str:
     return f"{row['attack']}, {row['setting']}"
 
@@ -65,7 +60,7 @@ def environment_statement(rows: pd.DataFrame) -> str:
     worst_non = non_adaptive.loc[non_adaptive["imm_accuracy"].idxmin()]
     worst_ada = adaptive.loc[adaptive["imm_accuracy"].idxmin()]
     p_non, p_ada = float(worst_non["imm_accuracy"]), float(worst_ada["imm_accuracy"])
-    margin = _two_standard_errors(p_non, p_ada, n)
+    margin = difference_half_width(p_non, p_ada, n)
     drop = p_non - p_ada
     if drop > margin:
         verdict = (
@@ -93,7 +88,7 @@ def environment_statement(rows: pd.DataFrame) -> str:
         worst_core = core_attack.loc[core_attack["wrong_in_core"].idxmax()]
         w_ada = float(worst_core["wrong_in_core"])
         w_non = float(non_adaptive["wrong_in_core"].max())
-        core_margin = _two_standard_errors(w_ada, w_non, n)
+        core_margin = difference_half_width(w_ada, w_non, n)
         fooled = w_ada - w_non > core_margin
         core_accuracy = worst_core["u1_core_accuracy"]
         core_text = "empty core" if pd.isna(core_accuracy) else f"core accuracy {core_accuracy:.3f}"

@@ -1,16 +1,8 @@
 """AutoAttack (Croce & Hein) on float32 NHWC images, with either published package.
 
-Two packages carry the same attacks with different APIs (docs/stack.md, trap 1):
-
-- GitHub ``fra31/auto-attack``, module ``autoattack``: ``AutoAttack(model, norm=, eps=, seed=,
-  verbose=, attacks_to_run=, version=, device=)`` and ``run_standard_evaluation(x, y, bs=)``
-  returning the adversarial images (a tuple with the labels when ``return_labels=True``).
-- PyPI ``pyautoattack``: ``AutoAttack(model, *, norm, eps, version, seed, device, attacks)``
-  and ``run_standard_evaluation(x, y, *, batch_size)`` returning ``(x_adv, y_adv)``.
-
-``run_autoattack`` uses the real ``autoattack`` when it is installed (not our alias of
-``pyautoattack``, see ``robustbench_compat``), else ``pyautoattack``. Both seed every attack
-run (``torch.random.manual_seed(seed)`` per batch), so one seed gives one result.
+Two packages carry the same attacks with different APIs (docs/stack.md, trap 1);
+``run_autoattack`` uses either (`torch_lib.autoattack_backend`). Both seed every attack run
+(``torch.random.manual_seed(seed)`` per batch), so one seed gives one result.
 
 The images are attacked in chunks of ``chunk_size`` (a multiple of ``batch_size``); within a
 chunk AutoAttack runs its attacks in sequence, each on the points still classified correctly,
@@ -23,7 +15,8 @@ an uninterrupted run. Two levels of state are kept in ``state_dir``:
 - every finished chunk's adversarial images and robust flags (``chunk_00003.npz``);
 - inside the chunk being attacked, the output of every attack batch (one ``perturb`` call of
   APGD-CE, APGD-T, FAB-T or Square on up to ``batch_size`` still-robust images), keyed by the
-  attack, its call number and a digest of the images it was given.
+  attack, its call number and a digest of the images it was given
+  (`torch_lib.autoattack_batches`).
 
 AutoAttack's own loop stays in charge: on a restart the chunk is run again and the batches
 already attacked are answered from the saved outputs (a forward pass each) instead of being
@@ -53,38 +46,34 @@ used is a hair (1e-7) below eps when needed. An excess larger than float error
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.metadata
-import inspect
 import logging
 import math
 import os
 import shutil
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from logifold_kedro.data.perturbations import perturbation_norms
-from logifold_kedro.progress import ProgressReporter, use_progress_bar
-from logifold_kedro.torch_lib.resume import (
-    atomic_write,
-    digest_arrays,
-    open_state_folder,
-    weights_digest,
+from logifold_kedro.data.perturbations import perturbation_norms, perturbation_summary
+from logifold_kedro.data.validation import validate_image_set
+from logifold_kedro.progress import ProgressReporter
+from logifold_kedro.torch_lib.autoattack_backend import (
+    attack_chunk,
+    autoattack_class,
+    package_version,
 )
-from logifold_kedro.torch_lib.robustbench_compat import ALIAS_NAME, ALIAS_TARGET
+from logifold_kedro.torch_lib.autoattack_batches import (
+    AttackBatches,
+    correct_mask,
+    load_chunk,
+    save_chunk,
+)
+from logifold_kedro.torch_lib.images import predict_logits, to_nchw_tensor, to_nhwc_array
+from logifold_kedro.torch_lib.resume import digest_arrays, open_state_folder, weights_digest
 from logifold_kedro.torch_lib.setup import resolve_device
-from logifold_kedro.torch_lib.surrogate import (
-    check_images,
-    predict_logits,
-    to_nchw_tensor,
-    to_nhwc_array,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -95,248 +84,10 @@ ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 ROUNDING_TOLERANCE = 1e-3
 # Bumped when the layout of the resume state changes, so older state is not misread.
 STATE_FORMAT = 1
-# AutoAttack's attack objects (attribute of the AutoAttack instance) whose batches are saved.
-ATTACK_ATTRIBUTES = ("apgd", "apgd_targeted", "fab", "square")
 
-
-def autoattack_class() -> tuple[type, str]:
-    """The AutoAttack class to use and its package: ``"autoattack"`` (GitHub) or ``"pyautoattack"``.
-
-    The GitHub package wins when it is really installed; a module named ``autoattack`` that is
-    our alias of pyautoattack counts as pyautoattack.
-    """
-    module = sys.modules.get(ALIAS_NAME)
-    if module is None:
-        try:
-            module = importlib.import_module(ALIAS_NAME)
-        except ModuleNotFoundError as error:
-            if error.name != ALIAS_NAME:
-                raise
-            module = None
-    if module is not None and getattr(module, "__name__", None) != ALIAS_TARGET:
-        return module.AutoAttack, ALIAS_NAME
-    try:
-        module = importlib.import_module(ALIAS_TARGET)
-    except ModuleNotFoundError as error:
-        raise ImportError(
-            "AutoAttack is not installed: pip install pyautoattack==0.2.0 (or the GitHub "
-            "package: pip install git+https://github.com/fra31/auto-attack)"
-        ) from error
-    return module.AutoAttack, ALIAS_TARGET
-
-
-def uses_keyword_api(attack_class: type) -> bool:
-    """True for pyautoattack's API (``attacks=``); False for GitHub's (``attacks_to_run=``)."""
-    parameters = inspect.signature(attack_class.__init__).parameters
-    if "attacks" in parameters:
-        return True
-    if "attacks_to_run" in parameters:
-        return False
-    raise TypeError(
-        f"{attack_class.__module__}.AutoAttack takes neither 'attacks' nor 'attacks_to_run'; "
-        "unknown AutoAttack API"
-    )
-
-
-def _attack_chunk(
-    attack_class: type,
-    model: nn.Module,
-    x_nchw: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    norm: str,
-    eps: float,
-    version: str,
-    seed: int,
-    batch_size: int,
-    attacks: list[str] | None,
-    device: str,
-    batches: _AttackBatches | None = None,
-) -> torch.Tensor:
-    """One AutoAttack run on a chunk, through whichever API ``attack_class`` has.
-
-    ``batches`` (when given) sees every attack batch: it answers those saved by an earlier run
-    and saves the others (module docstring, "Resuming").
-    """
-    if uses_keyword_api(attack_class):
-        adversary = attack_class(
-            model, norm=norm, eps=eps, version=version, seed=seed, device=device, attacks=attacks
-        )
-        if batches is not None:
-            batches.intercept(adversary)
-        x_adv, _ = adversary.run_standard_evaluation(x_nchw, y, batch_size=batch_size)
-        return x_adv
-    parameters = inspect.signature(attack_class.__init__).parameters
-    kwargs: dict[str, Any] = {"norm": norm, "eps": eps, "version": version, "device": device}
-    if "seed" in parameters:
-        kwargs["seed"] = seed
-    if "verbose" in parameters:
-        kwargs["verbose"] = False  # its Logger prints to stdout; we report progress instead
-    if attacks is not None:
-        kwargs["attacks_to_run"] = list(attacks)
-    adversary = attack_class(model, **kwargs)
-    if "seed" not in parameters:
-        adversary.seed = seed
-    if batches is not None:
-        batches.intercept(adversary)
-    result = adversary.run_standard_evaluation(x_nchw, y, bs=batch_size)
-    return result[0] if isinstance(result, tuple | list) else result
-
-
-def _package_version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return str(getattr(sys.modules.get(package), "__version__", "unknown"))
-
-
-def _attack_name(attribute: str, attack: Any) -> str:
-    """The AutoAttack name of the run an attack object is about to do (its loop sets loss and
-    targeted on the shared APGD and FAB objects before each call)."""
-    if attribute == "apgd":
-        return "apgd-dlr" if getattr(attack, "loss", "ce") == "dlr" else "apgd-ce"
-    if attribute == "apgd_targeted":
-        return "apgd-t"
-    if attribute == "fab":
-        return "fab-t" if getattr(attack, "targeted", False) else "fab"
-    return "square"
-
-
-class _AttackBatches:
-    """The attack batches of one chunk: saved outputs, progress per attack, robust count.
-
-    ``intercept(adversary)`` routes each attack object's ``perturb`` through ``perturb``: a
-    batch saved in ``folder`` by an earlier run (same attack, same call number, same images)
-    returns its saved output; any other is attacked and its output saved before it is used.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        folder: Path | None,
-        label: str,
-        robust: int,
-        total: int,
-        batch_size: int,
-    ) -> None:
-        self.model = model
-        self.folder = folder
-        self.label = label
-        self.robust = robust
-        self.total = total
-        self.batch_size = batch_size
-        self.calls: dict[str, int] = {}
-        self.attacked = 0
-        self.replayed = 0
-        self._attack: str | None = None
-        self._progress: ProgressReporter | None = None
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-
-    def intercept(self, adversary: Any) -> None:
-        for attribute in ATTACK_ATTRIBUTES:
-            attack = getattr(adversary, attribute, None)
-            if attack is not None and callable(getattr(attack, "perturb", None)):
-                attack.perturb = self._wrap(attribute, attack, attack.perturb)
-
-    def _wrap(self, attribute: str, attack: Any, perturb: Callable[..., Any]) -> Callable:
-        def perturb_saved(x: torch.Tensor, y: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            return self.perturb(_attack_name(attribute, attack), perturb, x, y, *args, **kwargs)
-
-        return perturb_saved
-
-    def perturb(
-        self, name: str, perturb: Callable[..., Any], x: torch.Tensor, y: torch.Tensor,
-        *args: Any, **kwargs: Any,
-    ) -> torch.Tensor:  # fmt: skip
-        self._start_attack(name)
-        call = self.calls.get(name, 0)
-        self.calls[name] = call + 1
-        path = None if self.folder is None else self.folder / f"{name}_{call:05d}.pt"
-        inputs = "" if path is None else digest_arrays(x, y)
-        x_adv = self._saved(path, inputs)
-        if x_adv is None:
-            x_adv = perturb(x, y, *args, **kwargs)
-            self.attacked += 1
-            if path is not None:
-                record = {"inputs": inputs, "x_adv": x_adv.detach().cpu()}
-                atomic_write(path, lambda stream: torch.save(record, stream))
-        else:
-            x_adv = x_adv.to(device=x.device, dtype=x.dtype)
-            self.replayed += 1
-        with torch.no_grad():
-            fooled = int((self.model(x_adv).argmax(1) != y.to(x_adv.device)).sum())
-        self.robust -= fooled
-        if self._progress is not None:
-            self._progress.update(1, robust_accuracy=self.robust_accuracy())
-        return x_adv
-
-    @staticmethod
-    def _saved(path: Path | None, inputs: str) -> torch.Tensor | None:
-        if path is None or not path.is_file():
-            return None
-        record = torch.load(path, map_location="cpu", weights_only=True)
-        if record.get("inputs") != inputs:
-            logger.info(
-                "AutoAttack: saved batch %s was made from other images; attacking anew", path
-            )
-            return None
-        return record["x_adv"]
-
-    def robust_accuracy(self) -> str:
-        return f"{self.robust / self.total:.1%}" if self.total else "n/a"
-
-    def _start_attack(self, name: str) -> None:
-        if name == self._attack:
-            return
-        self.close()
-        self._attack = name
-        batches = max(1, math.ceil(self.robust / self.batch_size))
-        if not use_progress_bar():
-            logger.info(
-                "AutoAttack %s: %s on %d still-robust images (robust accuracy of the chunk %s)",
-                self.label, name.upper(), self.robust, self.robust_accuracy(),
-            )  # fmt: skip
-        self._progress = ProgressReporter(
-            batches, f"AutoAttack {self.label} {name.upper()}", unit="batch", logger=logger
-        )
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
-
-
-def _correct_mask(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
-) -> np.ndarray:
-    """Which images of a chunk the model classifies correctly (batch by batch, on its device)."""
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    correct = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            logits = model(x[start : start + batch_size].to(device))
-            correct.append((logits.argmax(1) == y[start : start + batch_size].to(device)).cpu())
-    return torch.cat(correct).numpy() if correct else np.zeros(0, dtype=bool)
-
-
-def _save_chunk(path: Path, x_adv_nhwc: np.ndarray, robust: np.ndarray) -> None:
-    atomic_write(path, lambda stream: np.savez(stream, x_adv=x_adv_nhwc, robust=robust))
-
-
-def _load_chunk(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """A finished chunk's (adversarial images, robust flags), or None if absent or unreadable."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path) as saved:
-            x_adv, robust = saved["x_adv"], saved["robust"]
-    except (OSError, ValueError, KeyError) as error:
-        logger.info("AutoAttack: saved chunk %s is unreadable (%s); attacking it anew", path, error)
-        return None
-    if len(x_adv) != count or len(robust) != count:
-        return None
-    return x_adv, robust
+#: The per-image perturbation statistics of a run (`data.perturbations.perturbation_summary`;
+#: the torch_attacks node imports them under this name).
+l2_perturbation_stats = perturbation_summary
 
 
 @contextlib.contextmanager
@@ -463,7 +214,7 @@ def run_autoattack(
             f"attacks={list(attacks)} is only used with version='custom'; version {version!r} "
             "has its own list (set attacks to null)"
         )
-    check_images(x_nhwc, y, "run_autoattack input")
+    validate_image_set({"x": x_nhwc, "y": y}, "run_autoattack input")
     batch_size = int(batch_size)
     chunk_size = int(chunk_size or 16 * batch_size)
     chunk_size = max(batch_size, chunk_size // batch_size * batch_size)
@@ -476,7 +227,7 @@ def run_autoattack(
     starts = list(range(0, len(x_all), chunk_size))
     fingerprint = {
         "format": STATE_FORMAT,
-        "package": f"{package} {_package_version(package)}",
+        "package": f"{package} {package_version(package)}",
         "norm": norm,
         "eps": float(eps),
         "version": version,
@@ -494,7 +245,7 @@ def run_autoattack(
         for index in range(len(starts))
     ]
     saved = [
-        None if path is None else _load_chunk(path, min(chunk_size, len(x_all) - start))
+        None if path is None else load_chunk(path, min(chunk_size, len(x_all) - start))
         for path, start in zip(chunk_paths, starts, strict=True)
     ]
     resumed_chunks = sum(chunk is not None for chunk in saved)
@@ -522,16 +273,16 @@ def run_autoattack(
                 x_adv_chunk, robust = saved[index]
             else:
                 x_chunk, y_chunk = x_all[start:stop], y_all[start:stop]
-                batches = _AttackBatches(
+                batches = AttackBatches(
                     model,
                     None if folder is None else folder / f"chunk_{index:05d}.batches",
                     f"chunk {index + 1}/{len(starts)}",
-                    robust=int(_correct_mask(model, x_chunk, y_chunk, batch_size).sum()),
+                    robust=int(correct_mask(model, x_chunk, y_chunk, batch_size).sum()),
                     total=stop - start,
                     batch_size=batch_size,
                 )
                 try:
-                    x_adv = _attack_chunk(
+                    x_adv = attack_chunk(
                         attack_class, model, x_chunk, y_chunk,
                         norm=norm, eps=float(eps), version=version, seed=int(seed),
                         batch_size=batch_size, attacks=attacks, device=device, batches=batches,
@@ -545,9 +296,9 @@ def run_autoattack(
                         index + 1, len(starts), batches.replayed, batches.attacked,
                     )  # fmt: skip
                 x_adv_chunk = to_nhwc_array(x_adv)
-                robust = _correct_mask(model, x_adv.detach(), y_chunk, batch_size)
+                robust = correct_mask(model, x_adv.detach(), y_chunk, batch_size)
                 if folder is not None:
-                    _save_chunk(chunk_paths[index], x_adv_chunk, robust)
+                    save_chunk(chunk_paths[index], x_adv_chunk, robust)
                     shutil.rmtree(folder / f"chunk_{index:05d}.batches", ignore_errors=True)
             chunks.append(x_adv_chunk)
             robust_count += int(robust.sum())
@@ -574,35 +325,10 @@ def run_autoattack(
     return x_adv_nhwc
 
 
-def l2_perturbation_stats(x: np.ndarray, x_adv: np.ndarray) -> dict[str, float | int]:
-    """Per-image ``||x_adv - x||_2`` summarised: mean, median, min, max; max Linf; counts.
-
-    ``n_perturbed`` counts images with a nonzero perturbation (AutoAttack leaves images it
-    could not attack, or did not need to, unchanged).
-    """
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x {x.shape} and x_adv {x_adv.shape} must have the same shape")
-    l2 = perturbation_norms(x, x_adv, "L2")
-    linf = perturbation_norms(x, x_adv, "Linf")
-    perturbed = l2 > 0
-    return {
-        "l2_mean": float(l2.mean()) if len(l2) else 0.0,
-        "l2_median": float(np.median(l2)) if len(l2) else 0.0,
-        "l2_min": float(l2.min()) if len(l2) else 0.0,
-        "l2_max": float(l2.max()) if len(l2) else 0.0,
-        "l2_mean_perturbed": float(l2[perturbed].mean()) if perturbed.any() else 0.0,
-        "linf_max": float(linf.max()) if len(linf) else 0.0,
-        "n_perturbed": int(perturbed.sum()),
-        "n": int(len(l2)),
-    }
-
-
 def accuracy(
     model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 256, device: str = "cpu"
 ) -> float:
     """Top-1 accuracy of ``model`` on float32 NHWC images ``x`` with labels ``y``."""
-    check_images(x, y, "accuracy input")
-    if len(y) == 0:
-        raise ValueError("accuracy of an empty image set is undefined")
+    validate_image_set({"x": x, "y": y}, "accuracy input")
     logits = predict_logits(model, x, batch_size=batch_size, device=device)
     return float((logits.argmax(axis=1) == np.asarray(y)).mean())

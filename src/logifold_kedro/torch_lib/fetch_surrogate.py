@@ -28,11 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from logifold_kedro.torch_lib.checkpoints import checkpoint_path
 from logifold_kedro.torch_lib.robustbench_compat import (
     ensure_autoattack_module,
     official_gdrive_id,
 )
-from logifold_kedro.torch_lib.surrogate import checkpoint_path
 
 DEFAULT_MODEL_DIR = "data/01_raw/robustbench"
 DEFAULT_MODEL_NAME = "Standard"

@@ -1,22 +1,17 @@
-"""The RobustBench surrogate: training at CPU scale, saving and loading in robustbench's layout.
+"""Training the RobustBench surrogate at CPU scale (``train_surrogate``).
 
 Images arrive as the catalog holds them, float32 NHWC in [0, 1]; they become NCHW tensors here,
-inside the functions. RobustBench models take NCHW input in [0, 1] (any normalisation is part of
-the model; the `Standard` WideResNet-28-10 has none) and return logits.
+inside the functions (`torch_lib.images`). The trained model is saved in robustbench's layout
+by `torch_lib.checkpoints`.
 
-Checkpoint layout (docs/stack.md, trap 3): ``<model_dir>/<dataset>/<threat_model>/<name>.pt``
-holding ``{"state_dict": ...}``, read by ``robustbench.utils.load_model`` with
-``map_location="cpu"``.
-``load_model`` downloads from Google Drive when the file is missing; ``load_surrogate`` checks the
-file first so an offline machine gets a clear FileNotFoundError instead of a network error.
-
-Training (``train_surrogate``): mini-batch SGD (momentum, optional Nesterov) or Adam on the mean
-cross-entropy; learning-rate schedule ``[[e, lr], ...]``: the rate becomes ``lr`` for 0-based
-epochs ``i > e`` (as in ``tf_lib.training``); optional augmentation per image: a random
-translation by whole pixels of up to ``width_shift``·W and ``height_shift``·H with nearest
-(edge) fill, and a horizontal flip with probability 1/2. Shuffling and augmentation draw from
-one ``torch.Generator`` seeded with ``seed``: the same seed gives the same run. The weights of
-the epoch with the best validation accuracy are restored at the end (``restore_best``).
+Training: mini-batch SGD (momentum, optional Nesterov) or Adam on the mean cross-entropy;
+learning-rate schedule ``[[e, lr], ...]`` (`schedules.learning_rate_at`, as in
+``tf_lib.training``): the rate becomes ``lr`` for 0-based epochs ``i > e``; optional
+augmentation per image: a random translation by whole pixels of up to ``width_shift``·W and
+``height_shift``·H with nearest (edge) fill, and a horizontal flip with probability 1/2.
+Shuffling and augmentation draw from one ``torch.Generator`` seeded with ``seed``: the same seed
+gives the same run. The weights of the epoch with the best validation accuracy are restored at
+the end (``restore_best``). The recipe's keys and checks: `torch_lib.surrogate_recipe`.
 
 Resuming (``state_dir``): after every epoch the model, the optimizer, the generator and torch's
 global random state, the history and the best weights so far are saved (``epoch.pt``, written
@@ -36,7 +31,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -45,263 +39,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.progress import ProgressReporter, format_duration
+from logifold_kedro.schedules import learning_rate_at
+from logifold_kedro.torch_lib.checkpoints import OBTAIN_STANDARD_HINT as OBTAIN_STANDARD_HINT
+from logifold_kedro.torch_lib.checkpoints import save_for_robustbench as save_for_robustbench
+from logifold_kedro.torch_lib.images import to_nchw_tensor
 from logifold_kedro.torch_lib.resume import (
     atomic_write,
     digest_arrays,
     open_state_folder,
     weights_digest,
 )
-from logifold_kedro.torch_lib.robustbench_compat import ensure_autoattack_module
 from logifold_kedro.torch_lib.setup import resolve_device
+from logifold_kedro.torch_lib.surrogate_recipe import AUGMENT_KEYS, parse_surrogate_recipe
 
 logger = logging.getLogger(__name__)
 
-RECIPE_DEFAULTS: dict[str, Any] = {
-    "epochs": 0,
-    "batch_size": 64,
-    "optimizer": "sgd",
-    "learning_rate": 0.01,
-    "momentum": 0.9,
-    "nesterov": False,
-    "weight_decay": 0.0,
-    "lr_schedule": [],
-    "augment": None,
-    "restore_best": True,
-    "log_every_batches": None,
-    "eval_batch_size": 256,
-    "device": "cpu",
-}
-OPTIMIZERS = ("sgd", "adam")
 # Bumped when the layout of the resume state changes, so older state is not misread.
 TRAINING_STATE_FORMAT = 1
-AUGMENT_KEYS = ("width_shift", "height_shift", "horizontal_flip")
-# robustbench.utils.rm_substr_from_state_dict strips these from keys (see _check_state_dict_keys).
-_ROBUSTBENCH_STRIPPED = ("module.", "model.")
-
-# The model name stays quoted: callers substitute their own for 'Standard'.
-OBTAIN_STANDARD_HINT = (
-    "On a machine with internet access run, from the project root,\n"
-    "  python -m logifold_kedro.torch_lib.fetch_surrogate --model-name 'Standard' "
-    "--model-dir data/01_raw/robustbench\n"
-    "then copy the downloaded file to the path above."
-)
-
-
-def to_nchw_tensor(x_nhwc: np.ndarray) -> torch.Tensor:
-    """float32 NHWC numpy images -> contiguous float32 NCHW torch tensor (a copy)."""
-    return (
-        torch.from_numpy(np.ascontiguousarray(x_nhwc, dtype=np.float32))
-        .permute(0, 3, 1, 2)
-        .contiguous()
-    )
-
-
-def to_nhwc_array(x_nchw: torch.Tensor) -> np.ndarray:
-    """NCHW torch tensor -> float32 NHWC numpy array (on the CPU)."""
-    return np.ascontiguousarray(x_nchw.detach().cpu().permute(0, 2, 3, 1).numpy(), dtype=np.float32)
-
-
-def check_images(x: np.ndarray, y: np.ndarray | None, name: str) -> None:
-    """Raise ValueError unless x is float32 NHWC (3 channels) in [0, 1] and y int labels (N,)."""
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[-1] != 3:
-        shape = getattr(x, "shape", None)
-        raise ValueError(
-            f"{name}: images must be a numpy array (N, H, W, 3) NHWC, got shape {shape}; "
-            "the catalog holds NHWC, the transpose to NCHW happens inside torch_lib"
-        )
-    if x.dtype != np.float32:
-        raise ValueError(f"{name}: images must be float32 in [0, 1], got dtype {x.dtype}")
-    if x.size and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
-        raise ValueError(
-            f"{name}: pixel values must lie in [0, 1], got [{x.min():.4f}, {x.max():.4f}]"
-        )
-    if y is not None:
-        if not isinstance(y, np.ndarray) or y.shape != (x.shape[0],):
-            raise ValueError(
-                f"{name}: labels must be an array of shape ({x.shape[0]},), got "
-                f"{getattr(y, 'shape', type(y).__name__)}"
-            )
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{name}: labels must be integer class indices, got {y.dtype}")
-
-
-def predict_logits(
-    model: nn.Module, x_nhwc: np.ndarray, batch_size: int = 256, device: str = "cpu"
-) -> np.ndarray:
-    """Logits (N, classes) of ``model`` in eval mode on float32 NHWC images, batch by batch."""
-    device = resolve_device(device)
-    was_training = model.training
-    model.eval().to(device)
-    outputs = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(x_nhwc), int(batch_size)):
-                batch = to_nchw_tensor(x_nhwc[start : start + int(batch_size)]).to(device)
-                outputs.append(model(batch).float().cpu().numpy())
-    finally:
-        model.train(was_training)
-    if not outputs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(outputs)
-
-
-def checkpoint_path(
-    model_dir: str | os.PathLike, name: str, dataset: str = "cifar10", threat_model: str = "L2"
-) -> Path:
-    """Where ``load_model`` reads a model: ``<model_dir>/<dataset>/<threat_model>/<name>.pt``."""
-    return Path(model_dir) / dataset / threat_model / f"{name}.pt"
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The module inside DataParallel / DistributedDataParallel (their keys carry 'module.')."""
-    while isinstance(model, nn.DataParallel | nn.parallel.DistributedDataParallel):
-        model = model.module
-    return model
-
-
-def _check_state_dict_keys(keys: list[str]) -> None:
-    """Refuse keys that robustbench's loader would rewrite.
-
-    ``rm_substr_from_state_dict`` removes the first ``len("module.")`` characters of every key
-    that *contains* ``module.`` (and then the same for ``model.``), wherever the substring is.
-    """
-    rewritten = [key for key in keys if any(part in key for part in _ROBUSTBENCH_STRIPPED)]
-    if rewritten:
-        raise ValueError(
-            "robustbench.utils.load_model would rewrite these state_dict keys (it strips "
-            f"'module.'/'model.' from any key containing them): {rewritten[:5]}. Use a model "
-            "without submodules named 'module' or 'model' (e.g. a zoo architecture)."
-        )
-
-
-def save_for_robustbench(
-    model: nn.Module,
-    model_dir: str | os.PathLike,
-    name: str,
-    dataset: str = "cifar10",
-    threat_model: str = "L2",
-) -> Path:
-    """Write ``{"state_dict": ...}`` (CPU tensors) where ``load_model`` reads ``name``.
-
-    The file is written to a temporary name and renamed, so an interrupted save leaves no
-    half-written checkpoint. Returns the checkpoint path.
-    """
-    target = checkpoint_path(model_dir, name, dataset, threat_model)
-    state_dict = {key: value.detach().cpu() for key, value in _unwrap(model).state_dict().items()}
-    _check_state_dict_keys(list(state_dict))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
-        torch.save({"state_dict": state_dict}, temporary)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    logger.info("saved %s (%d tensors) to %s", name, len(state_dict), target)
-    return target
-
-
-def load_surrogate(
-    model_dir: str | os.PathLike, name: str, dataset: str = "cifar10", threat_model: str = "L2"
-) -> nn.Module:
-    """``robustbench.utils.load_model(name, model_dir, dataset, threat_model)``, offline-safe.
-
-    ``name`` must be an official zoo model or registered with ``register_zoo_model``.
-
-    Raises:
-        FileNotFoundError: the checkpoint is missing (names the path and how to get it); raised
-            before robustbench is asked, so it never tries a download.
-    """
-    path = checkpoint_path(model_dir, name, dataset, threat_model)
-    if not path.is_file():
-        hint = OBTAIN_STANDARD_HINT.replace("'Standard'", repr(name))
-        if name != "Standard":
-            hint += (
-                f"\n(For a model of this project's own, {name!r}, run the node that trains and "
-                "saves it: the torch_attacks pipeline's fit_surrogate.)"
-            )
-        raise FileNotFoundError(
-            f"RobustBench checkpoint of {name!r} ({dataset}, {threat_model}) not found at "
-            f"{path}. robustbench.utils.load_model would try to download it from Google Drive, "
-            f"which is not reachable offline.\n{hint}"
-        )
-    ensure_autoattack_module()
-    from robustbench.utils import load_model
-
-    model = load_model(name, model_dir=str(model_dir), dataset=dataset, threat_model=threat_model)
-    logger.info("loaded RobustBench model %s from %s", name, path)
-    return model.eval()
-
-
-def check_recipe_numbers(epochs: int, batch_size: int, learning_rate: float) -> None:
-    """Raise ValueError unless epochs >= 0, batch_size >= 1 and, when epochs > 0, lr > 0.
-
-    With 0 epochs nothing is trained (a pretrained surrogate passes through), so the learning
-    rate is never used and any value, 0 included, is accepted.
-    """
-    if epochs < 0 or batch_size < 1 or (epochs > 0 and learning_rate <= 0):
-        raise ValueError(
-            "surrogate recipe needs epochs >= 0, batch_size >= 1 and, to train (epochs > 0), "
-            f"learning_rate > 0; got epochs={epochs}, batch_size={batch_size}, "
-            f"learning_rate={learning_rate}"
-        )
-
-
-def parse_surrogate_recipe(recipe: dict[str, Any] | None) -> dict[str, Any]:
-    """The recipe with defaults filled in and checked (see ``RECIPE_DEFAULTS`` for the keys).
-
-    ``learning_rate`` must be positive only when the recipe trains (``epochs > 0``).
-    """
-    recipe = dict(recipe or {})
-    unknown = sorted(set(recipe) - set(RECIPE_DEFAULTS))
-    if unknown:
-        logger.warning(
-            "surrogate recipe keys %s are not used (known: %s)", unknown, sorted(RECIPE_DEFAULTS)
-        )
-    merged = {**RECIPE_DEFAULTS, **{k: v for k, v in recipe.items() if k in RECIPE_DEFAULTS}}
-    merged["epochs"] = int(merged["epochs"])
-    merged["batch_size"] = int(merged["batch_size"])
-    merged["learning_rate"] = float(merged["learning_rate"])
-    merged["optimizer"] = str(merged["optimizer"]).lower()
-    check_recipe_numbers(merged["epochs"], merged["batch_size"], merged["learning_rate"])
-    if merged["optimizer"] not in OPTIMIZERS:
-        raise ValueError(
-            f"surrogate optimizer must be one of {OPTIMIZERS}, got {recipe['optimizer']!r}"
-        )
-    schedule = []
-    for entry in merged["lr_schedule"] or []:
-        if not isinstance(entry, list | tuple) or len(entry) != 2:
-            raise ValueError(f"lr_schedule entries must be [epoch, lr] pairs, got {entry!r}")
-        schedule.append([int(entry[0]), float(entry[1])])
-    if [epoch for epoch, _ in schedule] != sorted({epoch for epoch, _ in schedule}):
-        raise ValueError(f"lr_schedule epochs must be strictly increasing, got {schedule}")
-    merged["lr_schedule"] = schedule
-    augment = merged["augment"] or {}
-    if not isinstance(augment, dict) or set(augment) - set(AUGMENT_KEYS):
-        raise ValueError(
-            "surrogate 'augment' must be null or a dict with width_shift, height_shift "
-            f"(fractions in [0, 1)) and horizontal_flip (bool); got {augment!r}"
-        )
-    merged["augment"] = {
-        "width_shift": float(augment.get("width_shift") or 0.0),
-        "height_shift": float(augment.get("height_shift") or 0.0),
-        "horizontal_flip": bool(augment.get("horizontal_flip") or False),
-    }
-    for key in ("width_shift", "height_shift"):
-        if not 0.0 <= merged["augment"][key] < 1.0:
-            raise ValueError(f"augment {key} must be a fraction in [0, 1), got {augment[key]!r}")
-    return merged
-
-
-def learning_rate_at(epoch: int, learning_rate: float, lr_schedule: list[list[float]]) -> float:
-    """Learning rate of 0-based ``epoch``: the lr of the last entry [e, lr] with e < epoch."""
-    rate = learning_rate
-    for after_epoch, scheduled in lr_schedule:
-        if epoch > after_epoch:
-            rate = scheduled
-    return float(rate)
 
 
 def augment_batch(
@@ -391,8 +147,8 @@ def train_surrogate(
         ``val_size``, ``num_parameters``, ``device``, ``seed``, ``recipe``.
     """
     config = parse_surrogate_recipe(recipe)
-    check_images(train["x"], train["y"], "train")
-    check_images(val["x"], val["y"], "val")
+    validate_image_set(train, "train")
+    validate_image_set(val, "val")
     history: dict[str, Any] = {
         "loss": [],
         "accuracy": [],
@@ -417,11 +173,6 @@ def train_surrogate(
         history["device"] = None
         return model, history
 
-    if history["train_size"] == 0 or history["val_size"] == 0:
-        raise ValueError(
-            f"training the surrogate needs non-empty train and val sets, got "
-            f"{history['train_size']} and {history['val_size']} images"
-        )
     device = resolve_device(config["device"])
     history["device"] = device
     torch.manual_seed(int(seed))

@@ -21,8 +21,6 @@ from logifold_kedro.logifold.threshold import select_threshold, threshold_curve,
 from logifold_kedro.pipelines.immunization.nodes import evaluate_generations
 from logifold_kedro.pipelines.naming import probs_entry
 from logifold_kedro.pipelines.reporting.nodes import (
-    EXPERIMENT2_METRICS,
-    EXPERIMENT2_OUT_OF_CORE_METRICS,
     accuracy_figure,
     aggregate_seeds,
     check_claims,
@@ -34,10 +32,14 @@ from logifold_kedro.pipelines.reporting.nodes import (
     markdown_tables,
     threshold_figures,
     threshold_panels,
-    unreached_threshold_notes,
     validation_threshold_figures,
     write_report,
 )
+from logifold_kedro.report_lib.comparisons import (
+    EXPERIMENT2_METRICS,
+    EXPERIMENT2_OUT_OF_CORE_METRICS,
+)
+from logifold_kedro.report_lib.threshold_notes import unreached_threshold_notes
 from tests.report_lib.test_adaptive import adaptive_metrics_frame
 
 REPO = Path(__file__).resolve().parents[3]

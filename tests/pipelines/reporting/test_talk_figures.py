@@ -16,9 +16,9 @@ from logifold_kedro.pipelines.reporting.nodes import (
     talk_adaptive_figure,
     talk_entropy_figure,
     talk_seed_figure,
-    unreached_threshold_reasons,
 )
 from logifold_kedro.report_lib.talk_figures import ACCURACY_MODELS, PAPER_LABEL
+from logifold_kedro.report_lib.threshold_notes import unreached_threshold_reasons
 from tests.pipelines.reporting.test_nodes import (
     PUBLISHED,
     details_dict,
