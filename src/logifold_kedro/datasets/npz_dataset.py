@@ -45,7 +45,7 @@ from logifold_kedro.logifold.entropy import check_probabilities
 
 META_KEY = "__meta__"
 META_FORMAT = "logifold_kedro.npz_dataset/1"
-# The key under which the prediction nodes store softmax outputs (pipelines.shared).
+# The key under which the prediction nodes store softmax outputs (pipelines.committee_nodes).
 PROBS_KEY = "probs"
 # What np.load, zipfile and zlib raise for a truncated or damaged archive.
 _DAMAGED = (zipfile.BadZipFile, EOFError, ValueError, KeyError, zlib.error)

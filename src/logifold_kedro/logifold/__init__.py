@@ -18,6 +18,8 @@ Importing it loads neither TensorFlow, torch nor Kedro's runtime (walk-through:
 - :mod:`.experiments`: the experiments' measures: Experiment 1's cores of single models and
   committees, Experiments 2 and 3 on one evaluation set (U0, U1, U2', all-16, the IMM), and the
   adaptive evaluation's per-set measures.
+- :mod:`.standard_errors`: the two-standard-error rule of accuracies over n images (one accuracy,
+  the difference of two).
 """
 
 from .bootstrap import (
@@ -47,6 +49,7 @@ from .experiments import (
     experiment3_table,
 )
 from .routing import imm_route, route_committees, soft_route, total_entropy
+from .standard_errors import binomial_half_width, difference_half_width
 from .threshold import ThresholdSelection, select_threshold, threshold_curve, threshold_grid
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "ThresholdSelection",
     "accuracy",
     "adaptive_measures",
+    "binomial_half_width",
     "bootstrap_ci",
     "bootstrap_thresholds",
     "claim_verdict",
@@ -64,6 +68,7 @@ __all__ = [
     "core_metric_intervals",
     "core_metrics",
     "core_ratios",
+    "difference_half_width",
     "ensemble_predict",
     "evaluate_imm",
     "experiment1_family_rows",
