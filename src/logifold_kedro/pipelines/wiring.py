@@ -193,6 +193,34 @@ class Wiring:
         targets = [*self.member_ids("u0"), "u0", "sps", "u1"]
         return {target: self.attack_sets(target) for target in targets}
 
+    # --- evaluating the IMM ---------------------------------------------------------------------
+    def imm_committees(self, environments: Sequence[str]) -> dict[str, Any]:
+        """The member ids an IMM evaluation gathers (U0, U1, each environment's U2') and U2''s
+        history entries (which say whether it was trained or skipped by policy)."""
+        return {
+            "u0_ids": self.member_ids("u0"),
+            "u1_ids": self.member_ids("u1"),
+            "u2_ids": {env: self.member_ids(f"u2_{env}") for env in environments},
+            "u2_histories": {env: self.history_entries(f"u2_{env}") for env in environments},
+        }
+
+    def imm_entries(
+        self, evaluated: Sequence[tuple[str, Sequence[str]]], environments: Sequence[str]
+    ) -> list[str]:
+        """What evaluating the IMM on each (environment, image sets) reads: the image sets, U1's
+        and that environment's U2' probabilities on them, and the U2' histories."""
+        committees = self.imm_committees(environments)
+        sets = sorted({s for _, image_sets in evaluated for s in image_sets})
+        probs = {
+            p
+            for env, image_sets in evaluated
+            for p in probs_of(
+                [*committees["u1_ids"], *committees["u2_ids"].get(env, [])], image_sets
+            )
+        }
+        histories = [h for hs in committees["u2_histories"].values() for h in hs]
+        return [*sets, *sorted(probs), *histories]
+
     # --- adaptive attacks ----------------------------------------------------------------------
     @staticmethod
     def soft_imm_set(environment: str, setting: str) -> str:

@@ -20,7 +20,7 @@ from logifold_kedro.pipelines.naming import (
     environment_sets,
     soft_imm_target,
 )
-from logifold_kedro.pipelines.wiring import CLEAN_TEST, named_inputs, probs_of, wiring_for_run
+from logifold_kedro.pipelines.wiring import CLEAN_TEST, named_inputs, wiring_for_run
 
 from .nodes import attack_confident_core, attack_soft_imm, evaluate_adaptive_attacks
 
@@ -139,23 +139,11 @@ def predictions() -> list[Node]:
 def evaluation() -> Node:
     wiring = wiring_for_run()
     rows = wiring.adaptive_rows()
-    u2_ids = {env: wiring.member_ids(f"u2_{env}") for env in wiring.adaptive_environments}
-    histories = {env: wiring.history_entries(f"u2_{env}") for env in wiring.adaptive_environments}
-    sets = sorted({s for *_, s in rows})
-    probs = sorted(
-        {p for env, *_, s in rows for p in probs_of([*wiring.member_ids("u1"), *u2_ids[env]], [s])}
-    )
+    environments = wiring.adaptive_environments
     return Node(
-        named_partial(
-            evaluate_adaptive_attacks,
-            rows=rows,
-            u0_ids=wiring.member_ids("u0"),
-            u1_ids=wiring.member_ids("u1"),
-            u2_ids=u2_ids,
-            u2_histories=histories,
-        ),
+        named_partial(evaluate_adaptive_attacks, rows=rows, **wiring.imm_committees(environments)),
         inputs={"thresholds": "thresholds", "adaptive_params": "params:adaptive_attacks"}
-        | named_inputs(sets, probs, *histories.values()),
+        | named_inputs(wiring.imm_entries([(env, [s]) for env, *_, s in rows], environments)),
         outputs="adaptive_metrics",
         name="evaluate_adaptive_attacks",
         namespace="adaptive",

@@ -161,23 +161,16 @@ def thresholds_and_second_generation() -> list[Node]:
 def evaluation() -> list[Node]:
     wiring = wiring_for_run()
     evaluation_sets = wiring.evaluation_sets()
-    u2_ids = {env: wiring.member_ids(f"u2_{env}") for env in U2_ENVIRONMENTS}
-    u2_histories = {env: wiring.history_entries(f"u2_{env}") for env in U2_ENVIRONMENTS}
-    eval_sets = sorted({s for _, _, sets in evaluation_sets for s in sets})
-    probs = probs_of(wiring.member_ids("u1"), eval_sets)
-    for env, _, sets in evaluation_sets:
-        probs += probs_of(u2_ids.get(env, []), sets)
     generations = Node(
         named_partial(
             evaluate_generations,
             layout=evaluation_sets,
-            u0_ids=wiring.member_ids("u0"),
-            u1_ids=wiring.member_ids("u1"),
-            u2_ids=u2_ids,
-            u2_histories=u2_histories,
+            **wiring.imm_committees(U2_ENVIRONMENTS),
         ),
         inputs={"thresholds": "thresholds", "bootstrap_params": "params:bootstrap"}
-        | named_inputs(eval_sets, sorted(set(probs)), *u2_histories.values()),
+        | named_inputs(
+            wiring.imm_entries([(env, sets) for env, _, sets in evaluation_sets], U2_ENVIRONMENTS)
+        ),
         outputs=["experiment2_metrics", "experiment3_metrics", "imm_details"],
         name="evaluate_generations",
         namespace="experiments",
