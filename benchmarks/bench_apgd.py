@@ -3,7 +3,7 @@
 - reference: a subclassed Keras model calling each member eagerly and averaging their softmax
   (clipped to [1e-12, 1]), wrapped in ART's ``TensorFlowV2Classifier`` as is;
 - ours: :func:`logifold_kedro.tf_lib.committee.build_committee` (one functional model) on a
-  :class:`logifold_kedro.tf_lib.apgd.FusedCommitteeClassifier`.
+  :class:`logifold_kedro.tf_lib.fused_classifier.FusedCommitteeClassifier`.
 
 Both run ART's ``AutoProjectedGradientDescent`` (L2, untargeted, cross-entropy, ``y=None``) with
 the same settings, images and seed, one attack batch at a time; a ``PassCounter`` at each model's
@@ -32,17 +32,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # the 2026-11-30 numbers we
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from pass_counter import PassCounter, with_pass_counter  # noqa: E402  (next to this script)
 
 from logifold_kedro.data.perturbations import perturbation_norms  # noqa: E402
-from logifold_kedro.tf_lib.apgd import (  # noqa: E402
-    FusedCommitteeClassifier,
-    PassCounter,
-    TensorFlowV2Classifier,  # ART's own class (imported there without loading torch)
-    build_apgd,
-    generate_in_batches,
-    with_pass_counter,
-)
+from logifold_kedro.tf_lib.apgd import build_apgd, generate_in_batches  # noqa: E402
+from logifold_kedro.tf_lib.art import TensorFlowV2Classifier  # noqa: E402  (ART's own class)
 from logifold_kedro.tf_lib.committee import PROBABILITY_FLOOR, build_committee  # noqa: E402
+from logifold_kedro.tf_lib.fused_classifier import FusedCommitteeClassifier  # noqa: E402
 
 SETTINGS = {
     "weak": {"eps": 0.5, "eps_step": 0.2, "max_iter": 2, "nb_random_init": 4, "batch_size": 64},

@@ -15,7 +15,8 @@ import tensorflow as tf  # noqa: E402
 
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities  # noqa: E402
 from logifold_kedro.logifold.routing import imm_route, soft_route  # noqa: E402
-from logifold_kedro.tf_lib.apgd import FusedCommitteeClassifier, apgd_attack  # noqa: E402
+from logifold_kedro.tf_lib.apgd import apgd_attack  # noqa: E402
+from logifold_kedro.tf_lib.fused_classifier import FusedCommitteeClassifier  # noqa: E402
 from logifold_kedro.tf_lib.soft_imm import (  # noqa: E402
     ConfidentCoreLoss,
     build_confident_core_target,

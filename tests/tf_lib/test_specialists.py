@@ -7,12 +7,10 @@ import numpy as np
 import pytest
 
 from logifold_kedro.tf_lib.architectures import build_model
+from logifold_kedro.tf_lib.prediction import predict_probabilities
 from logifold_kedro.tf_lib.specialists import make_specialist
-from logifold_kedro.tf_lib.training import (
-    architecture_key,
-    predict_probabilities,
-    train_classifier,
-)
+from logifold_kedro.tf_lib.trainers import architecture_key
+from logifold_kedro.tf_lib.training import train_classifier
 
 BASE_SPEC = {"name": "resnet_v1_d8", "family": "resnet", "version": 1, "depth": 8, "width": 4}
 

@@ -1,4 +1,5 @@
-"""Tests of train_classifier, its data pipeline and schedule, and predict_probabilities."""
+"""Tests of train_classifier, its shared trainers, and predict_probabilities (the recipe and the
+data pipeline: test_recipe, test_training_data)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,9 @@ import numpy as np
 import pytest
 
 from logifold_kedro.tf_lib.architectures import build_model
-from logifold_kedro.tf_lib.training import (
-    Augmentation,
-    FusedAdam,
-    architecture_key,
-    check_image_set,
-    clear_trainers,
-    learning_rate_at,
-    make_training_dataset,
-    parse_recipe,
-    predict_probabilities,
-    train_classifier,
-)
+from logifold_kedro.tf_lib.prediction import predict_probabilities
+from logifold_kedro.tf_lib.trainers import FusedAdam, architecture_key, clear_trainers
+from logifold_kedro.tf_lib.training import train_classifier
 
 TINY_SPEC = {"name": "tiny", "family": "resnet", "version": 1, "depth": 8, "width": 4}
 
@@ -44,142 +36,26 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
-# ---- pure helpers ----------------------------------------------------------------------------
-
-
-def test_learning_rate_changes_after_the_scheduled_epoch():
-    schedule = ((80, 1e-4), (120, 1e-5), (160, 1e-6), (180, 5e-7))
-    rates = {epoch: learning_rate_at(epoch, 1e-3, schedule) for epoch in (0, 80, 81, 120, 121, 199)}
-    assert rates == {0: 1e-3, 80: 1e-3, 81: 1e-4, 120: 1e-4, 121: 1e-5, 199: 5e-7}
-
-
-@pytest.mark.parametrize(
-    ("recipe", "message"),
-    [
-        ({"epochs": 1, "batch_size": 8}, "lacks \\['learning_rate'\\]"),
-        ({"epochs": 0, "batch_size": 8, "learning_rate": 1e-3}, "epochs and batch_size"),
-        ({"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "lr_schedule": [[5]]}, "pairs"),
-        (
-            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "lr_schedule": [[5, 1], [2, 1]]},
-            "strictly increasing",
-        ),
-        ({"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": "yes"}, "augment"),
-        (
-            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": {"zoom": 0.1}},
-            "unknown keys",
-        ),
-        (
-            {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "augment": {"width_shift": 2}},
-            "fraction",
-        ),
-    ],
-)
-def test_bad_recipes_raise_clear_errors(recipe, message):
-    with pytest.raises(ValueError, match=message):
-        parse_recipe(recipe)
-
-
-def test_recipe_without_augmentation_values_means_none():
-    base = {"epochs": 1, "batch_size": 8, "learning_rate": 1e-3}
-    for augment in (None, False, {}, {"width_shift": 0, "horizontal_flip": False}):
-        assert not parse_recipe({**base, "augment": augment}).augmentation.active
+# ---- image sets ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("image_set", "message"),
     [
-        ({"x": np.zeros((2, 32, 32, 3), np.float32)}, "'x' .* and 'y'"),
-        ({"x": np.zeros((2, 32, 32), np.float32), "y": np.zeros(2, np.int64)}, "float images"),
-        ({"x": np.zeros((2, 32, 32, 3), np.uint8), "y": np.zeros(2, np.int64)}, "float images"),
-        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.zeros(3, np.int64)}, "3 labels"),
-        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.array([0, 3])}, "3 classes"),
+        ({"x": np.zeros((2, 32, 32, 3), np.float32)}, r"lacks \['y'\]"),
+        ({"x": np.zeros((2, 32, 32), np.float32), "y": np.zeros(2, np.int64)}, "shape"),
+        ({"x": np.zeros((2, 32, 32, 3), np.uint8), "y": np.zeros(2, np.int64)}, "dtype uint8"),
+        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.zeros(3, np.int64)}, "2 images"),
+        ({"x": np.zeros((2, 32, 32, 3), np.float32), "y": np.array([0, 3])}, r"0\.\.2"),
         ({"x": np.zeros((0, 32, 32, 3), np.float32), "y": np.zeros(0, np.int64)}, "empty"),
     ],
 )
 def test_bad_image_sets_raise_clear_errors(image_set, message):
-    with pytest.raises(ValueError, match=message):
-        check_image_set(image_set, "train", num_classes=3)
-
-
-# ---- data pipeline ---------------------------------------------------------------------------
-
-
-def index_images(count: int) -> np.ndarray:
-    """Image i is constant i / count, so a batch tells which indices it holds."""
-    return np.broadcast_to(
-        (np.arange(count, dtype=np.float32) / count)[:, None, None, None], (count, 4, 4, 1)
-    ).copy()
-
-
-def epoch_indices(dataset, steps: int, count: int) -> list[list[int]]:
-    epochs, current = [], []
-    for step, (images, labels) in enumerate(dataset.as_numpy_iterator()):
-        indices = np.rint(images[:, 0, 0, 0] * count).astype(int)
-        np.testing.assert_array_equal(labels, indices)  # labels travel with their images
-        current += indices.tolist()
-        if (step + 1) % steps == 0:
-            epochs.append(current)
-            current = []
-    return epochs
-
-
-def test_each_epoch_is_a_fresh_permutation_with_a_partial_last_batch():
-    count = 23
-    dataset, steps = make_training_dataset(
-        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 7, Augmentation()
-    )
-    assert steps == 5
-    sizes = [len(labels) for _, labels in dataset.as_numpy_iterator()]
-    assert sizes == [5, 5, 5, 5, 3] * 3
-    epochs = epoch_indices(dataset, steps, count)
-    assert len(epochs) == 3
-    for order in epochs:
-        assert sorted(order) == list(range(count))
-    assert epochs[0] != epochs[1] != epochs[2]
-    again, _ = make_training_dataset(
-        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 7, Augmentation()
-    )
-    other, _ = make_training_dataset(
-        index_images(count), np.arange(count, dtype=np.int64), 5, 3, 8, Augmentation()
-    )
-    assert epoch_indices(again, steps, count) == epochs
-    assert epoch_indices(other, steps, count) != epochs
-
-
-def test_flip_augmentation_mirrors_about_half_of_the_images():
-    rng = np.random.default_rng(0)
-    images = rng.uniform(size=(64, 8, 8, 3)).astype(np.float32)
-    labels = np.arange(64, dtype=np.int64)
-    dataset, _ = make_training_dataset(images, labels, 16, 1, 3, Augmentation(horizontal_flip=True))
-    flipped = 0
-    for batch, batch_labels in dataset.as_numpy_iterator():
-        for image, label in zip(batch, batch_labels, strict=True):
-            mirrored = np.array_equal(image, images[label][:, ::-1])
-            assert mirrored or np.array_equal(image, images[label])
-            flipped += mirrored
-    assert 16 <= flipped <= 48
-
-
-def test_shift_augmentation_translates_by_at_most_the_fraction():
-    width = 32
-    ramp = np.broadcast_to(np.arange(width, dtype=np.float32), (32, width))  # value = column
-    images = np.repeat(ramp[None, :, :, None], 40, axis=0).copy()
-    labels = np.zeros(40, dtype=np.int64)
-    dataset, _ = make_training_dataset(
-        images, labels, 20, 1, 0, Augmentation(width_shift=0.1, height_shift=0.0)
-    )
-    shifts = []
-    for batch, _ in dataset.as_numpy_iterator():
-        # Interior columns (away from the nearest-fill border): a pure horizontal translation.
-        difference = images[: len(batch), :, 8:24, 0] - batch[:, :, 8:24, 0]
-        per_image = difference.mean(axis=(1, 2))
-        np.testing.assert_allclose(
-            difference, np.broadcast_to(per_image[:, None, None], difference.shape), atol=1e-4
-        )
-        shifts += per_image.tolist()
-    shifts = np.abs(shifts)
-    assert shifts.max() <= 0.1 * width + 1e-4
-    assert shifts.max() > 1.0  # shifts happen, not only sub-pixel jitter
+    # The data contract (data.validation), checked against the model's number of classes.
+    good = colour_blobs(4, seed=0)
+    recipe = {"epochs": 1, "batch_size": 2, "learning_rate": 1e-3}
+    with pytest.raises(ValueError, match=f"Image set 'train'.*{message}"):
+        train_classifier(tiny_model(), image_set, good, recipe, seed=0)
 
 
 # ---- training --------------------------------------------------------------------------------

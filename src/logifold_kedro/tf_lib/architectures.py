@@ -49,6 +49,13 @@ def _check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _images_input(width: int, num_classes: int, input_shape: tuple[int, int, int]) -> Any:
+    """The network's ``images`` input, once its width and number of classes are checked."""
+    _check_positive("width", width)
+    _check_positive("num_classes", num_classes)
+    return keras.Input(shape=input_shape, name="images")
+
+
 def resnet_blocks_per_stage(version: int, depth: int) -> int:
     """Blocks per stage n of a ResNet: depth = 6n + 2 (v1) or 9n + 2 (v2)."""
     if version not in RESNET_DEPTH_RULES:
@@ -143,9 +150,7 @@ def build_resnet_v1(
 ) -> keras.Model:
     """ResNet v1 (basic blocks, post-activation), depth = 6n + 2, stage widths w, 2w, 4w."""
     blocks = resnet_blocks_per_stage(1, depth)
-    _check_positive("width", width)
-    _check_positive("num_classes", num_classes)
-    inputs = keras.Input(shape=input_shape, name="images")
+    inputs = _images_input(width, num_classes, input_shape)
     filters = width
     x = _resnet_layer(inputs, filters, l2)
     for stage in range(3):
@@ -178,9 +183,7 @@ def build_resnet_v2(
     Bottleneck inner/output filters per stage: (w, 4w), (4w, 8w), (8w, 16w) for width w.
     """
     blocks = resnet_blocks_per_stage(2, depth)
-    _check_positive("width", width)
-    _check_positive("num_classes", num_classes)
-    inputs = keras.Input(shape=input_shape, name="images")
+    inputs = _images_input(width, num_classes, input_shape)
     filters_in = width
     x = _resnet_layer(inputs, filters_in, l2, conv_first=True)
     for stage in range(3):
@@ -230,9 +233,7 @@ def build_vgg(
     config = str(config)
     if config not in VGG_CONFIGS:
         raise ValueError(f"VGG config must be one of {sorted(VGG_CONFIGS)}, got {config!r}")
-    _check_positive("width", width)
-    _check_positive("num_classes", num_classes)
-    inputs = keras.Input(shape=input_shape, name="images")
+    inputs = _images_input(width, num_classes, input_shape)
     x = inputs
     for item in VGG_CONFIGS[config]:
         if item == "M":

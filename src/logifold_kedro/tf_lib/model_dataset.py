@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 from kedro.io.core import get_filepath_str
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
+from logifold_kedro.tf_lib.lru import drop_oldest
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,8 +58,7 @@ class KerasModelDataset(TensorFlowModelDataset):
         if model is None:
             model = super().load()
             self._loaded[key] = model
-            while len(self._loaded) > self._cache_size:
-                self._loaded.popitem(last=False)
+            drop_oldest(self._loaded, self._cache_size)
         else:
             logger.debug("%s: reusing the model loaded from %s", self._filepath.name, key)
         self._loaded.move_to_end(key)

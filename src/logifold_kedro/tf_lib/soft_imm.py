@@ -28,8 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from logifold_kedro.memo import KeptLRU
-from logifold_kedro.tf_lib.apgd import _cross_entropy_on_probabilities, apgd_attack
+from logifold_kedro.tf_lib.apgd import apgd_attack
 from logifold_kedro.tf_lib.committee import PROBABILITY_FLOOR, ClipProbabilities, _check_members
+from logifold_kedro.tf_lib.fused_classifier import cross_entropy_on_probabilities
 
 ENTROPY_EPS = 1e-12  # as logifold.entropy.committee_entropy
 
@@ -167,7 +168,7 @@ class ConfidentCoreLoss:
 
     def __call__(self, labels: tf.Tensor, outputs: tf.Tensor) -> tf.Tensor:
         probs, entropy = outputs[:, : self.num_classes], outputs[:, self.num_classes]
-        return _cross_entropy_on_probabilities(labels, probs) - self.entropy_weight * entropy
+        return cross_entropy_on_probabilities(labels, probs) - self.entropy_weight * entropy
 
 
 def soft_imm_attack(
