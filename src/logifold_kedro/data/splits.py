@@ -182,6 +182,21 @@ def _image_set(
     }
 
 
+def _subset_or_all(
+    labels: np.ndarray, size: int | None, minimum: int, seed: int, param: str, images: str
+) -> np.ndarray:
+    """Indices of a stratified subset of `size` labels (`stratified_subset`), or of all of them
+    when `size` is None; a size outside `minimum..len(labels)` is refused naming `param`."""
+    if size is None:
+        return np.arange(len(labels), dtype=np.int64)
+    if not minimum <= size <= len(labels):
+        raise ValueError(
+            f"{param} {size} must lie in {minimum}..{len(labels)} (the {images} images in the "
+            "archive), or be null for all of them."
+        )
+    return stratified_subset(labels, size, seed)
+
+
 def split_cifar10(
     raw: Mapping[str, Any], split_params: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -210,29 +225,12 @@ def split_cifar10(
     x_test, y_test = raw["x_test"], np.asarray(raw["y_test"])
     label_names = list(raw.get("label_names", []))
 
-    pool_size = params["train_pool_size"]
-    if pool_size is None:
-        pool = np.arange(len(y_train), dtype=np.int64)
-    else:
-        if not 2 <= pool_size <= len(y_train):
-            raise ValueError(
-                f"train_pool_size {pool_size} must lie in 2..{len(y_train)} (the training "
-                "images in the archive), or be null for all of them."
-            )
-        pool = stratified_subset(y_train, pool_size, seed + 1)
+    pool = _subset_or_all(
+        y_train, params["train_pool_size"], 2, seed + 1, "train_pool_size", "training"
+    )
     in_train, in_val = stratified_split(y_train[pool], params["val_fraction"], seed)
     train_idx, val_idx = pool[in_train], pool[in_val]
-
-    test_size = params["test_size"]
-    if test_size is None:
-        test_idx = np.arange(len(y_test), dtype=np.int64)
-    else:
-        if not 1 <= test_size <= len(y_test):
-            raise ValueError(
-                f"test_size {test_size} must lie in 1..{len(y_test)} (the test images in the "
-                "archive), or be null for all of them."
-            )
-        test_idx = stratified_subset(y_test, test_size, seed + 2)
+    test_idx = _subset_or_all(y_test, params["test_size"], 1, seed + 2, "test_size", "test")
 
     logger.info(
         "CIFAR-10 split (seed %d): train %d, val %d (fraction %.3g of a pool of %d), test %d",
