@@ -10,6 +10,7 @@ import pytest
 from logifold_kedro.logifold import committee_entropy, single_entropy
 from logifold_kedro.logifold.experiments import (
     adaptive_measures,
+    attack_measures,
     experiment1_family_rows,
     experiment1_row,
     experiment3_table,
@@ -97,3 +98,10 @@ def test_adaptive_measures_count_the_errors_inside_u1s_core_the_gate_cannot_catc
     assert measures["soft_imm_accuracy"] == pytest.approx(0.5)  # the gate trusts U1 everywhere
     without_u2 = adaptive_measures(u0, u1, None, LABELS, t, temperature=0.05)
     assert np.isnan(without_u2["imm_accuracy"]) and np.isnan(without_u2["soft_imm_accuracy"])
+
+
+def test_attack_measures_count_the_predictions_an_attack_changed():
+    clean = committee([0, 1, 2, 0])
+    attacked = committee([0, 5, 5, 0])
+    measures = attack_measures(clean, attacked, LABELS)
+    assert measures == {"clean_accuracy": 1.0, "adversarial_accuracy": 0.5, "success_rate": 0.5}

@@ -43,6 +43,7 @@ from .core import accuracy, core_mask, core_metrics
 from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
 from .experiments import (
     adaptive_measures,
+    attack_measures,
     evaluate_imm,
     experiment1_family_rows,
     experiment1_row,
@@ -57,6 +58,7 @@ __all__ = [
     "ThresholdSelection",
     "accuracy",
     "adaptive_measures",
+    "attack_measures",
     "binomial_half_width",
     "bootstrap_ci",
     "bootstrap_thresholds",

@@ -285,3 +285,18 @@ def adaptive_measures(
         "wrong_in_core": float(np.mean(core & ~details["u1_correct"])),
         "u1_mean_entropy": float(h1.mean()),
     }
+
+
+def attack_measures(
+    clean_probs: np.ndarray, adversarial_probs: np.ndarray, labels: np.ndarray
+) -> dict[str, float]:
+    """How an attack moved a committee (K = 1: a single model): its accuracy on the clean and on
+    the adversarial images, and the success rate, the fraction of images whose prediction
+    (``argmax`` of the members' mean) the attack changed."""
+    clean_pred = mean_probabilities(clean_probs).argmax(axis=1)
+    adversarial_pred = mean_probabilities(adversarial_probs).argmax(axis=1)
+    return {
+        "clean_accuracy": float(np.mean(clean_pred == labels)),
+        "adversarial_accuracy": float(np.mean(adversarial_pred == labels)),
+        "success_rate": float(np.mean(adversarial_pred != clean_pred)),
+    }

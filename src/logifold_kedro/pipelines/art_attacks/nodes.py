@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from logifold_kedro.logifold.entropy import mean_probabilities
+from logifold_kedro.logifold.experiments import attack_measures
 from logifold_kedro.pipelines.naming import apgd_source, image_set, probs_entry
 from logifold_kedro.pipelines.wiring import AttackSpec
 
@@ -19,8 +18,7 @@ def attack_table(attacks: Sequence[AttackSpec], **entries: Any) -> pd.DataFrame:
 
     `attacks` lists (target, setting, split, member ids); `entries` holds, by entry name, each
     attack's adversarial image set and its members' probabilities on the clean and on the
-    adversarial set. The committee prediction is the argmax of the members' mean softmax; the
-    success rate is the fraction of images whose prediction the attack changed.
+    adversarial set. The measures are `logifold.experiments.attack_measures`.
     """
     rows = []
     for target, setting, split, members in attacks:
@@ -28,18 +26,13 @@ def attack_table(attacks: Sequence[AttackSpec], **entries: Any) -> pd.DataFrame:
         adversarial = entries[adversarial_name]
         clean_probs = [entries[probs_entry(m, image_set("clean", split))]["probs"] for m in members]
         adv_probs = [entries[probs_entry(m, adversarial_name)]["probs"] for m in members]
-        labels = adversarial["y"]
-        clean_pred = mean_probabilities(clean_probs).argmax(axis=1)
-        adv_pred = mean_probabilities(adv_probs).argmax(axis=1)
         rows.append(
             {
                 "target": target,
                 "setting": setting,
                 "split": split,
-                "n": len(labels),
-                "clean_accuracy": float(np.mean(clean_pred == labels)),
-                "adversarial_accuracy": float(np.mean(adv_pred == labels)),
-                "success_rate": float(np.mean(adv_pred != clean_pred)),
+                "n": len(adversarial["y"]),
+                **attack_measures(clean_probs, adv_probs, adversarial["y"]),
                 "eps": adversarial["setting"]["eps"],
                 "l2_mean": adversarial["l2_mean"],
                 "l2_max": adversarial["l2_max"],
