@@ -15,11 +15,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from logifold_kedro.pipeline_registry import STAGES
+from logifold_kedro.pipelines.wiring import LINEAGE_BOXES
 from tests.headless_chromium import HeadlessChromium, find_chromium, static_server
 
 #: The layers in data-flow order (conf/base/catalog.yml): kedro-viz draws none if they cycle.
@@ -44,18 +47,7 @@ STAGE_NODES = {
     "reporting": "report",
 }
 #: What the first screen of the whole lineage shows: the data flow of the paper in boxes.
-FIRST_SCREEN = {
-    "make_splits",
-    "u0",
-    "transfer",
-    "apgd",
-    "sps",
-    "u1",
-    "u2",
-    "experiments",
-    "adaptive",
-    "report",
-}
+FIRST_SCREEN = set(LINEAGE_BOXES)
 FRAMEWORK_OF = {
     "training": "tensorflow",
     "torch_attacks": "torch",
@@ -148,13 +140,20 @@ def test_tables_reports_and_figures_have_previews(viz_site):
         assert base64.b64decode(node["preview"]).startswith(PNG_MAGIC), figure
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+@contextmanager
+def chromium_running(profile: Path, before_each_page: str) -> Iterator[HeadlessChromium]:
+    """A headless Chromium that runs `before_each_page` (kedro-viz settings) on every page."""
     chromium = find_chromium()
     if chromium is None:
         pytest.fail("Chromium is not installed: `apt-get install chromium` (.ci/run does it)")
-    with HeadlessChromium(chromium, tmp_path_factory.mktemp("chromium")) as chrome:
-        chrome.run_before_each_page(HIDE_FEATURE_HINTS)
+    with HeadlessChromium(chromium, profile) as chrome:
+        chrome.run_before_each_page(before_each_page)
+        yield chrome
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    with chromium_running(tmp_path_factory.mktemp("chromium"), HIDE_FEATURE_HINTS) as chrome:
         yield chrome
 
 
@@ -200,11 +199,7 @@ def test_chromium_draws_each_pipeline_with_its_nodes_and_layers(browser, site_ur
 
 @pytest.fixture(scope="module")
 def boxes_browser(tmp_path_factory):
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.fail("Chromium is not installed: `apt-get install chromium` (.ci/run does it)")
-    with HeadlessChromium(chromium, tmp_path_factory.mktemp("chromium_boxes")) as chrome:
-        chrome.run_before_each_page(HIDE_DATASETS)
+    with chromium_running(tmp_path_factory.mktemp("chromium_boxes"), HIDE_DATASETS) as chrome:
         yield chrome
 
 

@@ -12,7 +12,7 @@ from kedro.framework.project import pipelines
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from logifold_kedro.pipelines.wiring import Wiring, project_parameters
+from logifold_kedro.pipelines.wiring import LINEAGE_BOXES, Wiring, project_parameters
 from tests.pipelines.conftest import make_project_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,18 +98,7 @@ def test_the_lineage_groups_into_contiguous_boxes_by_generation_and_committee(pr
     interrupted = [str(w.message) for w in recwarn if "is interrupted by nodes" in str(w.message)]
     assert not interrupted, interrupted[:3]
     top_level = {n.namespace.split(".")[0] if n.namespace else n.name for n in default.nodes}
-    assert top_level == {
-        "make_splits",
-        "u0",
-        "transfer",
-        "apgd",
-        "sps",
-        "u1",
-        "u2",
-        "experiments",
-        "adaptive",
-        "report",
-    }
+    assert top_level == set(LINEAGE_BOXES)
     assert {n.namespace for n in default.nodes if n.name.startswith("u2.union.")} >= {
         "u2.union",
         "u2.union.resnet_v1_d20",

@@ -46,6 +46,20 @@ EvaluationSet = tuple[str, str, list[str]]
 #: One APGD attack of the art_attacks summary: (target, setting, split, member ids).
 AttackSpec = tuple[str, str, str, list[str]]
 
+#: The top of kedro-viz's lineage, in data-flow order: the nodes outside any namespace and the
+#: namespaces (by generation and committee) every other node sits in.
+LINEAGE_BOXES = (
+    "make_splits",
+    "u0",
+    "transfer",
+    "apgd",
+    "sps",
+    "u1",
+    "u2",
+    "experiments",
+    "adaptive",
+    "report",
+)
 CLEAN_TEST = image_set("clean", "test")
 #: The non-adaptive attacks the IMM is compared with: those of its own environment (APGD vs U0).
 NON_ADAPTIVE_ATTACK = "APGD vs U0"

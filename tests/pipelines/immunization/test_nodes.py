@@ -12,6 +12,7 @@ import pytest
 
 from logifold_kedro.logifold.core import core_metrics
 from logifold_kedro.logifold.entropy import committee_entropy, mean_probabilities
+from logifold_kedro.logifold.experiments import evaluate_imm
 from logifold_kedro.logifold.routing import imm_route
 from logifold_kedro.logifold.threshold import select_threshold, threshold_grid
 from logifold_kedro.pipelines.immunization.nodes import (
@@ -23,7 +24,6 @@ from logifold_kedro.pipelines.immunization.nodes import (
     select_thresholds,
     split_for_training,
 )
-from logifold_kedro.logifold.experiments import evaluate_imm
 from logifold_kedro.pipelines.naming import probs_entry
 from tests.fresh_interpreter import run_fresh
 
