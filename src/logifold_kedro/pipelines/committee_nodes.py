@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from kedro.pipeline import Node
 
-from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.data.perturbations import perturbation_summary
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.pipelines.naming import (
     apgd_source,
@@ -75,7 +75,7 @@ def apgd_against_committee(
         raise ValueError(f"no members given for the APGD target {target!r}")
     model = models[0] if len(models) == 1 else build_committee(models, name=target)
     x_adv = apgd_attack(model, clean_set["x"], setting, seed)
-    norms = perturbation_norms(clean_set["x"], x_adv)
+    sizes = perturbation_summary(clean_set["x"], x_adv)
     return {
         "x": x_adv.astype(np.float32),
         "y": clean_set["y"].astype(np.int64),
@@ -87,8 +87,8 @@ def apgd_against_committee(
         "setting_name": setting_name,
         "setting": dict(setting),
         "seed": int(seed),
-        "l2_mean": float(norms.mean()),
-        "l2_max": float(norms.max()),
+        "l2_mean": sizes["l2_mean"],
+        "l2_max": sizes["l2_max"],
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from logifold_kedro.data.perturbations import perturbation_norms
+from logifold_kedro.data.perturbations import perturbation_summary
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.experiments import adaptive_measures
 from logifold_kedro.pipelines.naming import probs_entry
@@ -57,7 +57,7 @@ def _attacked_set(
     seed: int,
     **metadata: Any,
 ) -> dict[str, Any]:
-    norms = perturbation_norms(images["x"], x_adv)
+    sizes = perturbation_summary(images["x"], x_adv)
     return {
         "x": x_adv.astype(np.float32),
         "y": images["y"].astype(np.int64),
@@ -65,8 +65,8 @@ def _attacked_set(
         "num_images": int(len(images["y"])),
         "setting": dict(setting),
         "seed": int(seed),
-        "l2_mean": float(norms.mean()) if norms.size else 0.0,
-        "l2_max": float(norms.max()) if norms.size else 0.0,
+        "l2_mean": sizes["l2_mean"],
+        "l2_max": sizes["l2_max"],
         **metadata,
     }
 
@@ -213,7 +213,7 @@ def evaluate_adaptive_attacks(
             t,
             tau,
         )
-        norms = perturbation_norms(entries["clean_test"]["x"][:n], images["x"][:n])
+        sizes = perturbation_summary(entries["clean_test"]["x"][:n], images["x"][:n])
         table.append(
             {
                 "environment": environment,
@@ -225,8 +225,8 @@ def evaluate_adaptive_attacks(
                 "threshold": t,
                 "u2_available": available,
                 **measures,
-                "l2_mean": float(norms.mean()),
-                "l2_max": float(norms.max()),
+                "l2_mean": sizes["l2_mean"],
+                "l2_max": sizes["l2_max"],
             }
         )
     return pd.DataFrame(table)
