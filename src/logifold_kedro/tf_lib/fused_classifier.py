@@ -41,10 +41,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from logifold_kedro.memo import KeptLRU
+from logifold_kedro.memo import KeptLRU, drop_oldest
 from logifold_kedro.tf_lib.art import TensorFlowV2Classifier, check_and_transform_label_format
 from logifold_kedro.tf_lib.forward import compiled_forward
-from logifold_kedro.tf_lib.lru import drop_oldest
 
 # Cached gradient rows before the oldest are dropped (32x32x3 float32: 12 KiB each, ~100 MiB).
 _MAX_CACHED_GRADIENT_ROWS = 8192

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from kedro.io.core import get_filepath_str
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
-from logifold_kedro.tf_lib.lru import drop_oldest
+from logifold_kedro.memo import drop_oldest
 
 logger = logging.getLogger(__name__)
 

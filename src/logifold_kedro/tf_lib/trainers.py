@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from logifold_kedro.tf_lib.lru import drop_oldest
+from logifold_kedro.memo import drop_oldest
 
 
 def build_before_fit(model: keras.Model, x: np.ndarray, y: np.ndarray) -> None:
