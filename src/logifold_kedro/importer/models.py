@@ -132,7 +132,7 @@ def check_keras_model(path: Path, images: np.ndarray) -> list[str]:
             ) from error
     finally:
         del model
-        keras.backend.clear_session()  # 28 members: do not keep their graphs
+        keras.backend.clear_session()  # a release has many members: do not keep their graphs
     notes.append(
         f"checked: loads in safe mode, {len(images)} images -> {NUM_CLASSES} probabilities"
     )

@@ -6,13 +6,12 @@ the process (exit 139). Eager torch never needs triton, so unless triton is alre
 ``sys.modules["triton"]`` is set to ``None``: a later ``import triton`` (by torch, robustbench,
 ...) then raises ImportError, which torch treats as "triton not available".
 
-``TF_ENABLE_ONEDNN_OPTS`` is left alone: TensorFlow's default on x86 is oneDNN on, which here
-gives the training node 1.3x and APGD 1.35x the images per CPU-second of oneDNN off (1.2x
-wall-clock; benchmarks/README.md, 2026-12-01). The heap crash that once made the project turn it off
-(``double free``, exit 134/139, training on a final batch of 17 images) is one faulty oneDNN
-kernel, the backward-weights pass of a strided 1x1 convolution with fewer than 16 input channels
-(the demo ResNet v1s' projection shortcut). `tf_lib.onednn` routes that gradient around it;
-`training` and `forward` install the route when they are imported.
+``TF_ENABLE_ONEDNN_OPTS`` is left alone: TensorFlow's default on x86 is oneDNN on, the faster
+setting for training and APGD here (measured side by side in benchmarks/README.md). The heap crash
+that once made the project turn it off (``double free``, exit 134/139, training on a small final
+batch) is one faulty oneDNN kernel, the backward-weights pass of a strided 1x1 convolution with
+fewer than 16 input channels (the demo ResNet v1s' projection shortcut). `tf_lib.onednn` routes that
+gradient around it; `training` and `forward` install the route when they are imported.
 """
 
 from __future__ import annotations

@@ -249,8 +249,8 @@ def build_vgg(
 def set_batch_norm_momentum(model: keras.Model, momentum: float | None) -> keras.Model:
     """Set the moving-average momentum of every BatchNormalization layer (None: keep Keras' 0.99).
 
-    A few hundred training steps (CPU scale) leave 0.99 moving averages far from the batch
-    statistics, so the trained model predicts near-uniformly in inference mode; 0.9 converges.
+    A short training (a CPU scale's few hundred steps) leaves 0.99 moving averages far from the
+    batch statistics, so the trained model predicts near-uniformly in inference mode; 0.9 converges.
     """
     if momentum is None:
         return model

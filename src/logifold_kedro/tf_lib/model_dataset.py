@@ -1,11 +1,11 @@
 """``KerasModelDataset``: kedro-datasets' TensorFlowModelDataset that loads each version once.
 
-A run reads the same checkpoint in many nodes (a U0 member is an input of every APGD-vs-U0 node,
-of Experiment 1's single-model attacks, of U1's attacks and of several prediction nodes). Loading
-a ``.keras`` file rebuilds the network from its config and costs about 0.4 s even for the CPU-scale
-models, and a fresh object also re-traces its prediction function; at demo scale that was about a
-tenth of the whole run. A *versioned* file is never rewritten once saved, so the model loaded from
-one version path can be handed to every later node that reads that version in this process.
+A run reads the same checkpoint in many nodes (a U0 member is an input of every APGD-vs-U0 node, of
+Experiment 1's single-model attacks, of U1's attacks and of several prediction nodes). Loading a
+``.keras`` file rebuilds the network from its config, and a fresh object also re-traces its
+prediction function, a cost paid once per node without this cache. A *versioned* file is never
+rewritten once saved, so the model loaded from one version path can be handed to every later node
+that reads that version in this process.
 
 Nodes must not modify an input model: ours clone it before fine-tuning
 (`specialists.make_specialist`) and only call it otherwise. Unversioned entries, which can be

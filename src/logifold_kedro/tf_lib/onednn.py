@@ -8,12 +8,9 @@ for output pixel ``sp`` starts ``sp * ic_block`` floats into it; with fewer inpu
 a block (``ic_block`` is 16 floats on AVX-512, 8 on AVX2) the copies run past the thread's slot
 and the last thread's past the whole scratchpad (upstream: uxlfoundation/oneDNN#6035, open; the
 offset is unchanged on oneDNN's main branch). Whether the overrun hits heap metadata depends
-on the batch and on how the work is split between threads: on this project's 2-core AVX-512
-machine (2 threads), a lone ``Conv2DBackpropFilter`` of a 1x1 stride-2 convolution from 8
-channels at 32x32 crashed (``double free``/``munmap_chunk``, exit 134/139; once a hang) in every
-run of every odd batch tried (1-23, 63, 65, 129) and in none of the even ones (2-22, 64, 128);
-with 4 threads batches 15 and 33 crashed but 17 did not, with 1 thread none of those. So the
-project's crash was the final 17 images of 81 or 1,489 in batches of 64.
+on the batch and on how the work is split between threads (odd batches crashed on two
+threads, some on four, none on one: the reproduction is in benchmarks/README.md), which is
+why the crash showed only on a run's small final batch.
 
 The demo ResNet v1s (width 8) have one such layer, the projection shortcut into stage 2 (a 1x1
 convolution, stride 2, from 8 channels). The filter gradient of a 1x1 convolution with stride

@@ -44,9 +44,9 @@ class FusedAdam(keras.optimizers.Adam):
     The formula of ``keras.optimizers.Adam`` (amsgrad off), with t = iterations + 1:
     ``alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``, ``m += (g - m)(1 - beta_1)``,
     ``v += (g^2 - v)(1 - beta_2)``, ``w -= alpha * m / (sqrt(v) + epsilon)``. One op per variable
-    instead of about fifteen Keras ops: tracing a small ResNet's train step takes about 3 s less
-    on the CPU. Only the trainers use it; trained models are compiled with plain Adam, so a
-    checkpoint loads without this class.
+    instead of about fifteen Keras ops, so a train step traces faster (benchmarks/README.md).
+    Only the trainers use it; trained models are compiled with plain Adam, so a checkpoint loads
+    without this class.
     """
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:

@@ -1,8 +1,8 @@
 """Training and prediction of Keras classifiers: U0, and specialist fine-tuning (docs/method.md).
 
-One function, `train_classifier`, serves both the base models (200 epochs, batch 32, with
-augmentation) and the specialists' fine-tuning (21 epochs, batch 128, none): the recipe says
-which. It trains in memory and writes no files (the catalog saves the returned model):
+One function, `train_classifier`, serves both the base models and the specialists' fine-tuning: the
+recipe (`training_recipe`, `specialist_recipe`) says which. It trains in memory and writes no files
+(the catalog saves the returned model):
 
 - The recipe's keys and checks: `tf_lib.recipe`.
 - Adam at ``learning_rate``; sparse categorical cross-entropy on the softmax output (the

@@ -18,8 +18,8 @@ def fit_surrogate(
     seed: int,
     resume_state: Path,
 ) -> tuple[Any, dict[str, Any]]:
-    """Train the surrogate from its source for `epochs` epochs (paper scale: 0, the pretrained
-    RobustBench weights pass unchanged; CPU scale: a small zoo architecture from scratch).
+    """Train the surrogate from its source for `epochs` epochs (0: the pretrained RobustBench
+    weights pass unchanged; otherwise, e.g. a small zoo architecture trained from scratch).
 
     A killed run resumes from its last finished epoch, kept in `resume_state`/surrogate."""
     from logifold_kedro.torch_lib.surrogate import train_surrogate
