@@ -103,3 +103,11 @@ def test_the_lineage_groups_into_contiguous_boxes_by_generation_and_committee(pr
         "u2.union",
         "u2.union.resnet_v1_d20",
     }
+
+
+def test_resolving_the_default_wiring_leaves_a_sessions_catalog_resolution_alone(project):
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env="tiny") as session:
+        context = session.load_context()
+        project_parameters(project)  # the default configuration's loader, made meanwhile
+        assert "/tiny/seed42/" in str(context.catalog.get("clean_train")._filepath)

@@ -293,18 +293,25 @@ def project_parameters(project_path: Path | None = None, env: str | None = None)
     """The project's parameters as `kedro run` resolves them without `--params`: base, then
     `env` (default `$KEDRO_ENV`, else the project's default run environment, `local`)."""
     from kedro.framework.project import settings
+    from omegaconf.basecontainer import BaseContainer
 
     root = Path(project_path or Path.cwd())
     conf_source = root / settings.CONF_SOURCE
     if not (conf_source / "base").is_dir():
         # Imported from a source checkout but run elsewhere: the checkout's configuration.
         conf_source = Path(__file__).resolve().parents[3] / "conf"
-    loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(conf_source),
-        env=env or os.environ.get("KEDRO_ENV"),
-        **settings.CONFIG_LOADER_ARGS,
-    )
-    return dict(loader["parameters"])
+    # A config loader registers its `globals` and `runtime_params` resolvers process-wide: put
+    # back those of the loader already there (a session's, whose catalog may be resolved later).
+    resolvers = dict(BaseContainer._resolvers)
+    try:
+        loader = settings.CONFIG_LOADER_CLASS(
+            conf_source=str(conf_source),
+            env=env or os.environ.get("KEDRO_ENV"),
+            **settings.CONFIG_LOADER_ARGS,
+        )
+        return dict(loader["parameters"])
+    finally:
+        BaseContainer._resolvers = resolvers
 
 
 def wiring_for_run() -> Wiring:
@@ -321,7 +328,8 @@ class WiringHook:
     has Kedro rebuild the pipelines when they were built with another structure before (a second
     session in the same process, with another environment or `--params`)."""
 
-    @hook_impl
+    # First: another hook may build the catalog, which builds the pipelines to validate it.
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         global _run_wiring
         _run_wiring = Wiring.from_parameters(context.params)
