@@ -2,7 +2,9 @@
 
 The copy has the project's `conf/base` and `pyproject.toml`, the embedded demo archive and the
 `tiny` environment of `tests/conf_tiny` (same nodes, smaller parameters). Stages run once per test
-session, in the order a user runs them, and each stage's tests read what its run wrote.
+session, in the order a user runs them, and each stage's tests read what its run wrote. A test
+that runs a stage again or saves into a project works on its own copy (`project_copy`), so that
+what the tests after it read is what the session's runs wrote, whichever order they run in.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def make_project_copy(root: Path) -> Path:
     raw.mkdir(parents=True)
     shutil.copy(REPO / "data" / "01_raw" / "cifar10_demo.tar.gz", raw / "cifar10_demo.tar.gz")
     return root
+
+
+def project_copy(project: Path, tmp_path: Path) -> Path:
+    """A copy of a session project (its conf and every artifact its stages wrote) under
+    ``tmp_path``, for a test that writes: new versions, other seeds, re-run stages."""
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    return copy
 
 
 def run_stage(

@@ -12,7 +12,7 @@ from kedro.framework.startup import bootstrap_project
 from logifold_kedro.pipelines import training
 from logifold_kedro.pipelines.naming import model_entry
 from tests.pipelines.conftest import TINY_WIRING as TINY
-from tests.pipelines.conftest import load, open_catalog, run_stage
+from tests.pipelines.conftest import load, open_catalog, project_copy, run_stage
 
 
 def test_report_tables_and_figures(reported):
@@ -68,8 +68,9 @@ def save_as_seed(project, seed: int, name: str, table: pd.DataFrame) -> None:
         session.load_context().catalog.save(name, table)
 
 
-def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reported):
-    models = reported / "data" / "06_models" / "tiny"
+def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reported, tmp_path):
+    project = project_copy(reported, tmp_path)
+    models = project / "data" / "06_models" / "tiny"
     name = TINY.u0_members[0]
     seed42_folder = models / "seed42" / "u0" / f"{name}.keras"
     seed42_versions = sorted(p.name for p in seed42_folder.iterdir())
@@ -77,7 +78,7 @@ def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reporte
     # Another seed trains its own models in its own folder and leaves seed 42's alone.
     one_model = training.create_pipeline().only_nodes_with_namespaces([f"u0.{name}"])
     run_stage(
-        reported,
+        project,
         "training",
         runtime_params={"seed": 7},
         node_names=["make_splits", *(node.name for node in one_model.nodes)],
@@ -86,29 +87,30 @@ def test_seeds_keep_their_artifacts_apart_and_the_report_aggregates_them(reporte
     assert len(list(seed7_folder.iterdir())) == 1
     assert sorted(p.name for p in seed42_folder.iterdir()) == seed42_versions
     weights = [
-        load(reported, model_entry("u0", name), runtime_params=params).get_weights()[0]
+        load(project, model_entry("u0", name), runtime_params=params).get_weights()[0]
         for params in (None, {"seed": 7})
     ]
     assert not np.allclose(weights[0], weights[1]), "seed 7 trained like seed 42"
 
-    # Seed 7's experiment tables (seed 42's shifted, standing in for its later stages), then
-    # seed 42's reporting aggregates the latest table of every seed folder.
-    experiment2 = load(reported, "experiment2_metrics")
+    # Seed 7's experiment tables (seed 42's with U1 0.1 lower, standing in for its later
+    # stages; U1's accuracy is defined in every row, unlike the IMM's where U2' was skipped),
+    # then seed 42's reporting aggregates the latest table of every seed folder.
+    experiment2 = load(project, "experiment2_metrics")
+    assert experiment2["u1_accuracy"].notna().all()
     save_as_seed(
-        reported,
+        project,
         7,
         "experiment2_metrics",
-        experiment2.assign(imm_accuracy=experiment2["imm_accuracy"] - 0.1),
+        experiment2.assign(u1_accuracy=experiment2["u1_accuracy"] - 0.1),
     )
-    save_as_seed(reported, 7, "experiment1_metrics", load(reported, "experiment1_metrics"))
-    run_stage(reported, "reporting")
-    seeds = load(reported, "experiment2_seeds_metrics")
+    save_as_seed(project, 7, "experiment1_metrics", load(project, "experiment1_metrics"))
+    run_stage(project, "reporting")
+    seeds = load(project, "experiment2_seeds_metrics")
     assert (seeds["n_seeds"] == 2).all() and (seeds["seeds"] == "7, 42").all()
     merged = seeds.merge(experiment2, on=["environment", "evaluation"])
-    defined = merged["imm_accuracy"].notna()
-    np.testing.assert_allclose(
-        merged.loc[defined, "imm_accuracy_mean"], merged.loc[defined, "imm_accuracy"] - 0.05
-    )
-    np.testing.assert_allclose(merged.loc[defined, "imm_accuracy_std"], 0.1 / np.sqrt(2))
-    report = load(reported, "report")
+    assert len(merged) == len(experiment2)
+    np.testing.assert_allclose(merged["u1_accuracy_mean"], merged["u1_accuracy"] - 0.05)
+    np.testing.assert_allclose(merged["u1_accuracy_std"], 0.1 / np.sqrt(2))
+    np.testing.assert_allclose(merged["u0_accuracy_mean"], merged["u0_accuracy"])
+    report = load(project, "report")
     assert "Over the runs of seeds 7, 42" in report

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from logifold_kedro.pipelines.naming import model_entry
-from tests.pipelines.conftest import REPO, load, make_project_copy, run_stage
+from tests.pipelines.conftest import REPO, load, make_project_copy, project_copy, run_stage
 from tests.pipelines.conftest import TINY_WIRING as TINY
 
 
@@ -49,13 +49,14 @@ def test_splits_are_stratified_and_sized(trained):
     assert train["x"].min() >= 0 and train["x"].max() <= 1
 
 
-def test_second_run_adds_a_version_and_leaves_the_first_untouched(trained):
+def test_second_run_adds_a_version_and_leaves_the_first_untouched(trained, tmp_path):
+    project = project_copy(trained, tmp_path)
     name = TINY.u0_members[0]
-    folder = trained / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
+    folder = project / "data" / "06_models" / "tiny" / "seed42" / "u0" / f"{name}.keras"
     (first,) = versions(folder)
     first_file = folder / first / f"{name}.keras"
     before = digest(first_file)
-    run_stage(trained, "training", namespaces=[f"u0.{name}"])
+    run_stage(project, "training", namespaces=[f"u0.{name}"])
     assert len(versions(folder)) == 2
     assert digest(first_file) == before
 
