@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.runner import AbstractRunner
 
-from logifold_kedro.runners import plan
+import logifold_kedro.runners.plan as plan
 from logifold_kedro.runners.cluster import connect
 from logifold_kedro.runners.config import merged_config, project_config
 from logifold_kedro.runners.resources import check_resources, node_resources
