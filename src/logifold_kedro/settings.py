@@ -7,8 +7,6 @@ archive on a CPU (`kedro run --env study`); `conf/paper` the paper-scale values 
 
 import warnings
 
-from kedro.config import OmegaConfigLoader
-
 from logifold_kedro.hooks import (
     DaskConfigHook,
     FrameworkSetupHook,
@@ -20,7 +18,7 @@ from logifold_kedro.hooks import (
     RunVersionsHook,
     UnreadLocalConfigHook,
 )
-from logifold_kedro.pipelines.wiring import WiringHook
+from logifold_kedro.pipelines.wiring import RunConfigLoader, WiringHook
 from logifold_kedro.tracking import TrackingHook
 
 # Upstream deprecation noise (Kedro's own use of OmegaConf), not actionable for users.
@@ -31,8 +29,8 @@ warnings.filterwarnings("ignore", message="register_new_resolver", category=User
 # before_pipeline_run is set by tryfirst/trylast in the hooks, not by this tuple.
 HOOKS = (
     RunFolderSeedHook(),
-    # The members, environments and attack settings the pipelines are built for, from this
-    # run's parameters (pipelines/wiring.py).
+    # Rebuilds the pipelines when a later session in the process resolves another structure
+    # (members, environments, attack settings; pipelines/wiring.py).
     WiringHook(),
     UnreadLocalConfigHook(),
     ParameterCheckHook(),
@@ -52,7 +50,8 @@ HOOKS = (
 # only when tracking is turned on (Kedro matches the distribution name, spelled with "_").
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-telemetry", "kedro_mlflow")
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# OmegaConfigLoader, noted as the run's so the wiring reads its parameters (pipelines/wiring.py).
+CONFIG_LOADER_CLASS = RunConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -26,6 +26,16 @@ def built(project: Path, name: str, env: str | None = None, runtime_params: dict
         return pipelines[name]
 
 
+@pytest.fixture(autouse=True)
+def keep_the_run_wiring(monkeypatch):
+    """The sessions made here note their config loader as the run's: put back the one before,
+    so that a later test building a pipeline without a session sees what it saw."""
+    from logifold_kedro.pipelines import wiring
+
+    for name in ("_run_loader", "_loader_wiring"):
+        monkeypatch.setattr(wiring, name, getattr(wiring, name))
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = make_project_copy(tmp_path_factory.mktemp("wiring") / "project")
@@ -111,3 +121,18 @@ def test_resolving_the_default_wiring_leaves_a_sessions_catalog_resolution_alone
         context = session.load_context()
         project_parameters(project)  # the default configuration's loader, made meanwhile
         assert "/tiny/seed42/" in str(context.catalog.get("clean_train")._filepath)
+
+
+def test_without_the_projects_hooks_the_sessions_config_loader_still_decides(project):
+    """kedro-viz builds the lineage without the project's hooks unless --include-hooks: the
+    config loader a session makes is enough for the wiring to follow its environment."""
+    from kedro.framework.project import settings
+
+    from logifold_kedro.pipelines.training.pipeline import create_pipeline
+
+    bootstrap_project(project)
+    settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / "conf"), env="fewer", **settings.CONFIG_LOADER_ARGS
+    )
+    boxes = {n.namespace for n in create_pipeline().nodes if n.namespace}
+    assert len(boxes) == 3  # u0 and its two base models

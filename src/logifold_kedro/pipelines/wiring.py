@@ -3,10 +3,11 @@ built for, and the catalog entries that connect them.
 
 Every `pipeline.py` asks this module what to build; none reads a configuration file itself. The
 structure comes from the run's parameters as Kedro resolves them (`--env`, `conf/local`,
-`--params`): `WiringHook` records them when the run's context is created, before Kedro first
-builds the pipelines, and rebuilds them when a later session in the same process resolves a
-different structure. Without a session (a test or a notebook calling `create_pipeline()` directly)
-the parameters are resolved the way `kedro run` would in the working directory's project.
+`--params`): the project's config loader (`RunConfigLoader`, made by each session) is noted as
+the run's and the wiring reads its parameters, hooks or not; `WiringHook` has Kedro rebuild the
+pipelines when a later session in the same process resolves a different structure. Without a
+session (a test calling `create_pipeline()` directly) the parameters are resolved the way `kedro
+run` would in the working directory's project.
 
 Entry names themselves are pure functions in `naming.py`.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kedro.config import OmegaConfigLoader
 from kedro.framework.hooks import hook_impl
 
 from logifold_kedro.pipelines.naming import (
@@ -284,9 +286,22 @@ def named_inputs(*groups: Sequence[str]) -> dict[str, str]:
 
 
 # --- the run's configuration ---------------------------------------------------------------------
-#: The wiring recorded for the current run, and the one the pipelines were last built with.
-_run_wiring: Wiring | None = None
+#: The latest project config loader (a session's), the wiring read from it, and the wiring the
+#: pipelines were last built with.
+_run_loader: OmegaConfigLoader | None = None
+_loader_wiring: tuple[OmegaConfigLoader, Wiring] | None = None
 _built_wiring: Wiring | None = None
+
+
+class RunConfigLoader(OmegaConfigLoader):
+    """Kedro's OmegaConfigLoader (the project's `CONFIG_LOADER_CLASS`), noted as the run's when a
+    session creates it: the wiring reads the run's parameters from it, hooks or not (kedro-viz
+    runs without the project's hooks unless `--include-hooks`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        global _run_loader
+        _run_loader = self
 
 
 def project_parameters(project_path: Path | None = None, env: str | None = None) -> dict:
@@ -304,7 +319,7 @@ def project_parameters(project_path: Path | None = None, env: str | None = None)
     # back those of the loader already there (a session's, whose catalog may be resolved later).
     resolvers = dict(BaseContainer._resolvers)
     try:
-        loader = settings.CONFIG_LOADER_CLASS(
+        loader = OmegaConfigLoader(  # not the run's: RunConfigLoader would note it as such
             conf_source=str(conf_source),
             env=env or os.environ.get("KEDRO_ENV"),
             **settings.CONFIG_LOADER_ARGS,
@@ -314,26 +329,33 @@ def project_parameters(project_path: Path | None = None, env: str | None = None)
         BaseContainer._resolvers = resolvers
 
 
+def run_wiring() -> Wiring:
+    """The run's wiring: from its parameters (its config loader's, `--params` included), else
+    from the working directory's project with its default configuration."""
+    global _loader_wiring
+    if _run_loader is None:
+        return Wiring.from_parameters(project_parameters())
+    if _loader_wiring is None or _loader_wiring[0] is not _run_loader:
+        _loader_wiring = (_run_loader, Wiring.from_parameters(_run_loader["parameters"]))
+    return _loader_wiring[1]
+
+
 def wiring_for_run() -> Wiring:
-    """The wiring to build the pipelines with: the current run's (recorded by `WiringHook`),
-    else that of the working directory's project with its default configuration."""
+    """The wiring to build the pipelines with (`run_wiring`), noted as the one they were built
+    with."""
     global _built_wiring
-    wiring = _run_wiring or Wiring.from_parameters(project_parameters())
-    _built_wiring = wiring
-    return wiring
+    _built_wiring = run_wiring()
+    return _built_wiring
 
 
 class WiringHook:
-    """Records the run's wiring from its resolved parameters as soon as the context exists, and
-    has Kedro rebuild the pipelines when they were built with another structure before (a second
-    session in the same process, with another environment or `--params`)."""
+    """Has Kedro rebuild the pipelines when they were built with another structure than this
+    run's (a second session in the same process, with another environment or `--params`)."""
 
     # First: another hook may build the catalog, which builds the pipelines to validate it.
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
-        global _run_wiring
-        _run_wiring = Wiring.from_parameters(context.params)
-        if _built_wiring is not None and _built_wiring != _run_wiring:
+        if _built_wiring is not None and _built_wiring != run_wiring():
             from kedro.framework.project import PACKAGE_NAME, pipelines
 
             pipelines.configure(f"{PACKAGE_NAME}.pipeline_registry")
