@@ -24,6 +24,7 @@ import pytest
 from logifold_kedro.pipeline_registry import STAGES
 from logifold_kedro.pipelines.wiring import LINEAGE_BOXES
 from tests.headless_chromium import HeadlessChromium, find_chromium, static_server
+from tests.pipelines.conftest import project_copy
 
 #: The layers in data-flow order (conf/base/catalog.yml): kedro-viz draws none if they cycle.
 LAYERS = [
@@ -77,11 +78,13 @@ DRAWN = """JSON.stringify({
 
 @pytest.fixture(scope="module")
 def viz_site(reported, tmp_path_factory) -> Path:
-    """`kedro viz build --include-previews` of the tiny project, moved to a folder of its own."""
+    """`kedro viz build --include-previews` of a copy of the tiny project (the build writes
+    into the project folder), the site moved to a folder of its own."""
+    project = project_copy(reported, tmp_path_factory.mktemp("viz_project"))
     result = subprocess.run(
         [str(Path(sys.executable).parent / "kedro"), "viz", "build", "--include-hooks"]
         + ["--include-previews"],
-        cwd=reported,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=900,
@@ -90,7 +93,7 @@ def viz_site(reported, tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Circular dependency" not in result.stdout + result.stderr
     site = tmp_path_factory.mktemp("viz") / "site"
-    shutil.move(reported / "build", site)
+    shutil.move(project / "build", site)
     return site
 
 
