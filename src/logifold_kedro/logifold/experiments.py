@@ -18,7 +18,7 @@ import pandas as pd
 
 from .bootstrap import bootstrap_settings, core_ratios, replicate_columns, resampled_ratios
 from .core import accuracy, core_mask, core_metrics
-from .entropy import committee_entropy, mean_probabilities, single_entropy
+from .entropy import committee_entropy, ensemble_predict, mean_probabilities, single_entropy
 from .routing import imm_route, soft_route, total_entropy
 
 #: Experiment 1's measures of a classifier and its core.
@@ -72,7 +72,7 @@ def evaluate_imm(
     core = core_mask(h1, t)  # U1's core: the one mask every U1, U2' and IMM number below uses
     u1_correct = u1_pred == labels
     u1_core = core_metrics(h1, u1_pred, labels, t)
-    u0_correct = mean_probabilities(u0_probs).argmax(axis=1) == labels
+    u0_correct = ensemble_predict(u0_probs) == labels
     row = {
         "n": int(len(labels)),
         "threshold": float(t),
@@ -119,7 +119,7 @@ def evaluate_imm(
     u2_core_within = out_of_core & (h2 <= t)
     totals = total_entropy(h1, h2, t)
     imm_entropy = np.where(core, h1, h2)  # per image; its sum is totals["imm_total"]
-    all_correct = mean_probabilities(np.concatenate([u1_probs, u2_probs])).argmax(axis=1) == labels
+    all_correct = ensemble_predict(np.concatenate([u1_probs, u2_probs])) == labels
     row.update(
         {
             "u2_accuracy": float(u2_correct.mean()),
@@ -205,7 +205,7 @@ def experiment1_row(
     settings = bootstrap_settings(bootstrap)
     confidence = settings.pop("confidence")
     entropy = single_entropy(probs[0]) if single else committee_entropy(probs)
-    predictions = mean_probabilities(probs).argmax(axis=1)
+    predictions = ensemble_predict(probs)
     metrics = core_metrics(entropy, predictions, labels, t)
     all_ratios = core_ratios(predictions == labels, entropy <= t)
     replicates = resampled_ratios({m: all_ratios[m] for m in EXPERIMENT1_MEASURES}, **settings)
@@ -293,8 +293,8 @@ def attack_measures(
     """How an attack moved a committee (K = 1: a single model): its accuracy on the clean and on
     the adversarial images, and the success rate, the fraction of images whose prediction
     (``argmax`` of the members' mean) the attack changed."""
-    clean_pred = mean_probabilities(clean_probs).argmax(axis=1)
-    adversarial_pred = mean_probabilities(adversarial_probs).argmax(axis=1)
+    clean_pred = ensemble_predict(clean_probs)
+    adversarial_pred = ensemble_predict(adversarial_probs)
     return {
         "clean_accuracy": float(np.mean(clean_pred == labels)),
         "adversarial_accuracy": float(np.mean(adversarial_pred == labels)),

@@ -1,5 +1,6 @@
 """Nodes every stage builds for its committees: a model's probabilities on image sets, and APGD
-against a committee. No stage imports another stage's nodes; those it shares live here.
+against a committee; and `member_probs`, how the framework-free nodes gather a committee's stored
+probabilities. No stage imports another stage's nodes; what they share lives here.
 
 Inputs are named after their catalog entries (a model's probabilities are keyed by image set, a
 committee's members by member id), so a node never decodes its inputs by position.
@@ -7,7 +8,7 @@ committee's members by member id), so a node never decodes its inputs by positio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial, update_wrapper
 from typing import Any
 
@@ -30,6 +31,22 @@ TF_TAGS = ("tensorflow", "gpu")
 def named_partial(func: Callable, **kwargs: Any) -> Callable:
     """A partial that keeps the function's name, for readable nodes in logs and kedro-viz."""
     return update_wrapper(partial(func, **kwargs), func)
+
+
+def member_probs(
+    entries: Mapping[str, Any], model_ids: Sequence[str], image_sets: Sequence[str]
+) -> np.ndarray:
+    """(K, N, C) probabilities of the members on the image sets, concatenated in order."""
+    stacked = []
+    for model_id in model_ids:
+        parts = []
+        for set_name in image_sets:
+            name = probs_entry(model_id, set_name)
+            if name not in entries:
+                raise KeyError(f"{name} is not among this node's inputs")
+            parts.append(np.asarray(entries[name]["probs"], dtype=np.float64))
+        stacked.append(np.concatenate(parts))
+    return np.stack(stacked)
 
 
 def predict_image_sets(

@@ -67,12 +67,11 @@ CLEAN_TEST = image_set("clean", "test")
 NON_ADAPTIVE_ATTACK = "APGD vs U0"
 
 
-def _choice(
-    params: Mapping[str, Any], key: str, allowed: Sequence[str], default: Sequence[str]
-) -> tuple[str, ...]:
-    """A list parameter of `adaptive_attacks`, checked against what exists, in canonical order."""
+def _choice(params: Mapping[str, Any], key: str, allowed: Sequence[str]) -> tuple[str, ...]:
+    """A list parameter of `adaptive_attacks` (absent: all of `allowed`), checked against what
+    exists, in canonical order."""
     chosen = params.get(key)
-    chosen = list(default) if chosen is None else list(chosen)
+    chosen = list(allowed) if chosen is None else list(chosen)
     unknown = sorted(set(chosen) - set(allowed))
     if unknown or not chosen:
         raise ValueError(
@@ -113,10 +112,8 @@ class Wiring:
         adaptive = params.get("adaptive_attacks") or {}
         return cls(
             u0_families=tuple(families),
-            adaptive_environments=_choice(
-                adaptive, "environments", U2_ENVIRONMENTS, U2_ENVIRONMENTS
-            ),
-            adaptive_settings=_choice(adaptive, "settings", ADAPTIVE_SETTINGS, ADAPTIVE_SETTINGS),
+            adaptive_environments=_choice(adaptive, "environments", U2_ENVIRONMENTS),
+            adaptive_settings=_choice(adaptive, "settings", ADAPTIVE_SETTINGS),
         )
 
     # --- committees ----------------------------------------------------------------------------
@@ -132,30 +129,31 @@ class Wiring:
     def family(self, base_name: str) -> str:
         return dict(self.u0_families)[base_name]
 
-    def member_ids(self, committee: str) -> list[str]:
-        """Probability ids of a committee's members: `u0`, `sps`, `u1` (U0 then SPs), or
-        `u2_<environment>`."""
+    def _trained(self, committee: str) -> list[tuple[str, str]]:
+        """(committee that trained it, base model) of each member of a committee, in committee
+        order: `u0` (every base model), `sps` and `u2_<environment>` (one per base ResNet), `u1`
+        (U0's, then the SPs')."""
         if committee == "u0":
-            return [member_id("u0", m) for m in self.u0_members]
+            return [("u0", m) for m in self.u0_members]
         if committee == "u1":
-            return self.member_ids("u0") + self.member_ids("sps")
-        return [member_id(committee, r) for r in self.resnet_members]
+            return self._trained("u0") + self._trained("sps")
+        return [(committee, r) for r in self.resnet_members]
+
+    def member_ids(self, committee: str) -> list[str]:
+        """Probability ids of a committee's members (`resnet_v1_d20`, `sp_resnet_v1_d20`, ...)."""
+        return [member_id(owner, base) for owner, base in self._trained(committee)]
 
     def model_entries(self, committee: str) -> list[str]:
-        """Checkpoint entries of a committee's members (U1: U0's then the SPs')."""
-        if committee == "u0":
-            return [model_entry("u0", m) for m in self.u0_members]
-        if committee == "u1":
-            return self.model_entries("u0") + self.model_entries("sps")
-        return [model_entry(committee, r) for r in self.resnet_members]
+        """Checkpoint entries of a committee's members."""
+        return [model_entry(owner, base) for owner, base in self._trained(committee)]
 
     def members(self, committee: str) -> list[tuple[str, str]]:
         """(member id, checkpoint entry) of each member of a committee, in committee order."""
         return list(zip(self.member_ids(committee), self.model_entries(committee), strict=True))
 
     def history_entries(self, committee: str) -> list[str]:
-        members = self.u0_members if committee == "u0" else self.resnet_members
-        return [history_entry(committee, m) for m in members]
+        """Training histories of a committee's members."""
+        return [history_entry(owner, base) for owner, base in self._trained(committee)]
 
     # --- image sets ----------------------------------------------------------------------------
     @staticmethod
@@ -352,7 +350,8 @@ class WiringHook:
     """Has Kedro rebuild the pipelines when they were built with another structure than this
     run's (a second session in the same process, with another environment or `--params`)."""
 
-    # First: another hook may build the catalog, which builds the pipelines to validate it.
+    # First: another hook may read the pipelines (building the catalog validates against them),
+    # and must not get the ones built for the earlier session.
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         if _built_wiring is not None and _built_wiring != run_wiring():

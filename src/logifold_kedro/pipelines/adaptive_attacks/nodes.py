@@ -17,7 +17,7 @@ import pandas as pd
 from logifold_kedro.data.perturbations import perturbation_summary
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.experiments import adaptive_measures
-from logifold_kedro.pipelines.naming import probs_entry
+from logifold_kedro.pipelines.committee_nodes import member_probs
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +159,6 @@ def attack_confident_core(
     return _attacked_set(images, x_adv, clean_set, setting, seed, skipped=False, **metadata)
 
 
-def _probs(
-    entries: Mapping[str, Any], model_ids: Sequence[str], image_set: str, n: int
-) -> np.ndarray:
-    """(K, n, C) probabilities of the members on the first n images of a set."""
-    return np.stack(
-        [np.asarray(entries[probs_entry(m, image_set)]["probs"][:n], np.float64) for m in model_ids]
-    )
-
-
 def evaluate_adaptive_attacks(
     thresholds: dict[str, Any],
     adaptive_params: dict[str, Any],
@@ -204,10 +195,12 @@ def evaluate_adaptive_attacks(
             )
         t = float(thresholds[environment]["threshold"])
         available = _u2_skipped([entries[h] for h in u2_histories[environment]]) is None
-        u2_probs = _probs(entries, u2_ids[environment], image_set, n) if available else None
+        u2_probs = (
+            member_probs(entries, u2_ids[environment], [image_set])[:, :n] if available else None
+        )
         measures = adaptive_measures(
-            _probs(entries, u0_ids, image_set, n),
-            _probs(entries, u1_ids, image_set, n),
+            member_probs(entries, u0_ids, [image_set])[:, :n],
+            member_probs(entries, u1_ids, [image_set])[:, :n],
             u2_probs,
             labels,
             t,

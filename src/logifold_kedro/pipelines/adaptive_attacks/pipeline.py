@@ -34,13 +34,13 @@ ATTACK_INPUTS = {
 
 def attacks() -> list[Node]:
     wiring = wiring_for_run()
-    u1 = dict(wiring.members("u1"))
+    u1 = dict(wiring.members("u1"))  # member id -> checkpoint entry
     nodes = [
         Node(
             named_partial(
                 attack_soft_imm,
                 environment=env,
-                u1_models=list(u1.values()),
+                u1_models=wiring.model_entries("u1"),
                 u2_models=wiring.model_entries(f"u2_{env}"),
                 histories=wiring.history_entries(f"u2_{env}"),
                 setting_name=setting,
@@ -49,7 +49,7 @@ def attacks() -> list[Node]:
             inputs=ATTACK_INPUTS
             | {"setting": apgd_setting_param(setting), "thresholds": "thresholds"}
             | named_inputs(
-                u1.values(),
+                wiring.model_entries("u1"),
                 wiring.model_entries(f"u2_{env}"),
                 wiring.history_entries(f"u2_{env}"),
             ),

@@ -34,7 +34,8 @@ from logifold_kedro.logifold.experiments import (
     experiment3_table,
 )
 from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
-from logifold_kedro.pipelines.naming import ENVIRONMENTS, environment_sets, probs_entry
+from logifold_kedro.pipelines.committee_nodes import member_probs
+from logifold_kedro.pipelines.naming import ENVIRONMENTS, environment_sets
 
 logger = logging.getLogger(__name__)
 
@@ -42,23 +43,6 @@ logger = logging.getLogger(__name__)
 U2_POLICIES = ("error", "skip")
 #: The fewest high-entropy samples worth fine-tuning on (at least one for validation).
 MIN_U2_SAMPLES = 4
-
-
-# --- gathering stored probabilities ------------------------------------------------------------
-def member_probs(
-    entries: Mapping[str, Any], model_ids: Sequence[str], image_sets: Sequence[str]
-) -> np.ndarray:
-    """(K, N, C) probabilities of the members on the image sets, concatenated in order."""
-    stacked = []
-    for model_id in model_ids:
-        parts = []
-        for image_set in image_sets:
-            name = probs_entry(model_id, image_set)
-            if name not in entries:
-                raise KeyError(f"{name} is not among this node's inputs")
-            parts.append(np.asarray(entries[name]["probs"], dtype=np.float64))
-        stacked.append(np.concatenate(parts))
-    return np.stack(stacked)
 
 
 def concat_image_sets(image_sets: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
