@@ -9,15 +9,6 @@ import pytest
 # every test that trains or differentiates a model imports (tests/tf_lib/test_onednn_guard.py).
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
-# The longest module, collected first so that under `-n 2 --dist loadfile` (docs/testing.md)
-# one worker runs it while the other runs everything else, instead of it running alone at the end.
-LONGEST_FIRST = ("tests/pipelines/test_paper_scale.py",)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the modules of ``LONGEST_FIRST`` first; the order within them and of the rest is kept."""
-    items.sort(key=lambda item: item.nodeid.split("::")[0] not in LONGEST_FIRST)
-
 
 @pytest.fixture(scope="session")
 def dask_client():
