@@ -11,6 +11,7 @@ from logifold_kedro.logifold import committee_entropy, single_entropy
 from logifold_kedro.logifold.experiments import (
     adaptive_measures,
     attack_measures,
+    evaluate_imm,
     experiment1_family_rows,
     experiment1_row,
     experiment3_table,
@@ -105,3 +106,19 @@ def test_attack_measures_count_the_predictions_an_attack_changed():
     attacked = committee([0, 5, 5, 0])
     measures = attack_measures(clean, attacked, LABELS)
     assert measures == {"clean_accuracy": 1.0, "adversarial_accuracy": 0.5, "success_rate": 0.5}
+
+
+@pytest.mark.parametrize("with_u2", [True, False])
+def test_evaluate_imm_without_intervals_gives_the_same_point_estimates_and_no_bounds(with_u2):
+    u0 = committee([0, 1, 2, 1], [0, 1, 1, 0])
+    u1 = np.concatenate([u0, committee([0, 2, 2, 0], [1, 1, 2, 0])])
+    u2 = committee([0, 1, 2, 0], [0, 1, 2, 0]) if with_u2 else None
+    t = float(committee_entropy(u1).min()) + 1e-9
+    with_bounds, details = evaluate_imm(u0, u1, u2, LABELS, t, {"n_resamples": 20})
+    point, point_details = evaluate_imm(u0, u1, u2, LABELS, t, intervals=False)
+    assert not [k for k in point if k.endswith(("_low", "_high"))]
+    bounds = {k for k in with_bounds if k.endswith(("_low", "_high"))}
+    assert bounds and set(with_bounds) - bounds == set(point)
+    for key, value in point.items():
+        assert value == with_bounds[key] or (np.isnan(value) and np.isnan(with_bounds[key])), key
+    assert point_details.keys() == details.keys()

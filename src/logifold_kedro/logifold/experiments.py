@@ -51,6 +51,7 @@ def evaluate_imm(
     labels: np.ndarray,
     t: float,
     bootstrap: Mapping[str, Any] | None = None,
+    intervals: bool = True,
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
     """Every Experiment 2 and 3 number for one evaluation set, and the per-sample arrays behind.
 
@@ -60,7 +61,8 @@ def evaluate_imm(
     (`imm_mean_entropy = imm_total_entropy / N`), gets a paired percentile bootstrap interval
     (`<name>_low`, `<name>_high`) from `params:bootstrap`. The counts behind the ratios are
     `u1_core_size`, `u1_out_of_core_size` and `u2_core_size_in_u1_out_of_core` (U2''s own core,
-    H2 <= t, within U1's out-of-core).
+    H2 <= t, within U1's out-of-core). With `intervals` False, the point estimates only (no
+    resampling, no `_low`/`_high` columns).
 
     The per-sample arrays: labels, U1's entropy, prediction and correctness, U0's correctness;
     with a U2' also its entropy and correctness, the all-16 ensemble's and the IMM's
@@ -103,13 +105,20 @@ def evaluate_imm(
     ratios["u1_mean_entropy"] = (h1, ones)
     settings = bootstrap_settings(bootstrap)
     confidence = settings.pop("confidence")
+
+    def bounds() -> dict[str, float]:
+        """The `_low`/`_high` columns of every ratio in `ratios` (none without `intervals`)."""
+        if not intervals:
+            return {}
+        return replicate_columns(resampled_ratios(ratios, **settings), confidence)
+
     if u2_probs is None:
         nan_row = dict.fromkeys(
             (*U2_RATIOS, "u2_core_size_in_u1_out_of_core", "imm_total_entropy"), float("nan")
         )
-        nan_row.update({f"{k}_{end}": float("nan") for k in U2_RATIOS for end in BOUNDS})
-        bounds = replicate_columns(resampled_ratios(ratios, **settings), confidence)
-        return {**row, **bounds, **nan_row}, details
+        if intervals:
+            nan_row.update({f"{k}_{end}": float("nan") for k in U2_RATIOS for end in BOUNDS})
+        return {**row, **bounds(), **nan_row}, details
     u2_mean = mean_probabilities(u2_probs)
     h2 = committee_entropy(u2_probs)
     u2_correct = u2_mean.argmax(axis=1) == labels
@@ -148,7 +157,7 @@ def evaluate_imm(
             "imm_mean_entropy": (imm_entropy, ones),
         }
     )
-    row.update(replicate_columns(resampled_ratios(ratios, **settings), confidence))
+    row.update(bounds())
     details.update(
         {
             "u2_entropy": h2,
@@ -265,9 +274,9 @@ def adaptive_measures(
     ``g * mean(U1) + (1 - g) * mean(U2')`` with ``g = sigmoid((t - H1) / temperature)``. Without a
     U2' (`u2_probs` None) the U2', IMM and soft-IMM accuracies are NaN.
     """
-    row, details = evaluate_imm(u0_probs, u1_probs, u2_probs, labels, t)
+    row, details = evaluate_imm(u0_probs, u1_probs, u2_probs, labels, t, intervals=False)
     h1 = details["u1_entropy"]
-    core = h1 <= t
+    core = core_mask(h1, t)
     soft_accuracy = float("nan")
     if u2_probs is not None:
         soft, _ = soft_route(
@@ -281,9 +290,9 @@ def adaptive_measures(
         "soft_imm_accuracy": soft_accuracy,
         "u1_core_coverage": row["u1_core_coverage"],
         "u1_core_accuracy": row["u1_core_accuracy"],
-        "u1_core_size": int(core.sum()),
+        "u1_core_size": row["u1_core_size"],
         "wrong_in_core": float(np.mean(core & ~details["u1_correct"])),
-        "u1_mean_entropy": float(h1.mean()),
+        "u1_mean_entropy": row["u1_mean_entropy"],
     }
 
 
