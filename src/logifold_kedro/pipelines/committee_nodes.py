@@ -1,6 +1,7 @@
 """Nodes every stage builds for its committees: a model's probabilities on image sets, and APGD
-against a committee; and `member_probs`, how the framework-free nodes gather a committee's stored
-probabilities. No stage imports another stage's nodes; what they share lives here.
+against a committee; and what the framework-free nodes share: `member_probs`, how they gather a
+committee's stored probabilities, and `u2_skipped_reason`, whether an environment's U2' was
+trained. No stage imports another stage's nodes; what they share lives here.
 
 Inputs are named after their catalog entries (a model's probabilities are keyed by image set, a
 committee's members by member id), so a node never decodes its inputs by position.
@@ -47,6 +48,15 @@ def member_probs(
             parts.append(np.asarray(entries[name]["probs"], dtype=np.float64))
         stacked.append(np.concatenate(parts))
     return np.stack(stacked)
+
+
+def u2_skipped_reason(histories: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why an environment's U2' was skipped by policy, from its members' training histories
+    (None: it was trained)."""
+    for history in histories:
+        if history.get("skipped", False):
+            return str(history.get("reason", "skipped by params:u2.policy"))
+    return None
 
 
 def predict_image_sets(

@@ -17,7 +17,7 @@ import pandas as pd
 from logifold_kedro.data.perturbations import perturbation_summary
 from logifold_kedro.data.validation import validate_image_set
 from logifold_kedro.logifold.experiments import adaptive_measures
-from logifold_kedro.pipelines.committee_nodes import member_probs
+from logifold_kedro.pipelines.committee_nodes import member_probs, u2_skipped_reason
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ def first_images(clean_set: Mapping[str, Any], num_images: int | None) -> dict[s
     else:
         n = min(int(num_images), n_total)
     return {"x": np.asarray(clean_set["x"][:n]), "y": np.asarray(clean_set["y"][:n])}
-
-
-def _u2_skipped(histories: Sequence[Mapping[str, Any]]) -> str | None:
-    """Why the environment's U2' was skipped by policy (None: it was trained)."""
-    for history in histories:
-        if history.get("skipped", False):
-            return str(history.get("reason", "skipped by params:u2.policy"))
-    return None
 
 
 def _attacked_set(
@@ -107,7 +99,7 @@ def attack_soft_imm(
         "threshold": t,
         "temperature": tau,
     }
-    skipped = _u2_skipped([entries[h] for h in histories])
+    skipped = u2_skipped_reason([entries[h] for h in histories])
     if skipped is not None:
         logger.warning("%s: U2' of %s skipped (%s); no attack", output_name, environment, skipped)
         x_adv = images["x"].astype(np.float32)
@@ -194,7 +186,7 @@ def evaluate_adaptive_attacks(
                 "(labels differ): rerun the stages that produced it."
             )
         t = float(thresholds[environment]["threshold"])
-        available = _u2_skipped([entries[h] for h in u2_histories[environment]]) is None
+        available = u2_skipped_reason([entries[h] for h in u2_histories[environment]]) is None
         u2_probs = (
             member_probs(entries, u2_ids[environment], [image_set])[:, :n] if available else None
         )

@@ -34,7 +34,7 @@ from logifold_kedro.logifold.experiments import (
     experiment3_table,
 )
 from logifold_kedro.logifold.threshold import select_threshold, threshold_curve, threshold_grid
-from logifold_kedro.pipelines.committee_nodes import member_probs
+from logifold_kedro.pipelines.committee_nodes import member_probs, u2_skipped_reason
 from logifold_kedro.pipelines.naming import ENVIRONMENTS, environment_sets
 
 logger = logging.getLogger(__name__)
@@ -293,8 +293,9 @@ def evaluate_generations(
         labels = labels_of(entries, sets)
         t = float(thresholds[environment]["threshold"])
         members = u2_ids.get(environment)
-        skipped = any(entries[h].get("skipped", False) for h in u2_histories.get(environment, []))
-        u2_probs = member_probs(entries, members, sets) if members and not skipped else None
+        histories = [entries[h] for h in u2_histories.get(environment, [])]
+        trained = u2_skipped_reason(histories) is None
+        u2_probs = member_probs(entries, members, sets) if members and trained else None
         row, arrays = evaluate_imm(
             member_probs(entries, u0_ids, sets),
             member_probs(entries, u1_ids, sets),
